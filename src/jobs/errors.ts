@@ -1,0 +1,87 @@
+/**
+ * Domain errors. Each carries a stable, enumerated `code` that the GraphQL
+ * layer maps to `extensions.code` in one place; callers branch on `code`, never
+ * on message text.
+ */
+
+export const ErrorCode = Object.freeze({
+  BAD_USER_INPUT: "BAD_USER_INPUT",
+  NOT_FOUND: "NOT_FOUND",
+  INVALID_TRANSITION: "INVALID_TRANSITION",
+  LEASE_LOST: "LEASE_LOST",
+  QUEUE_FULL: "QUEUE_FULL",
+} as const);
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class JobwireError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** The caller sent something outside the documented bounds; nothing was written. */
+export class ValidationError extends JobwireError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(ErrorCode.BAD_USER_INPUT, `${field}: ${message}`, { field });
+  }
+}
+
+export class NotFoundError extends JobwireError {
+  constructor(what: string, id: string) {
+    super(ErrorCode.NOT_FOUND, `${what} ${id} was not found`, { id });
+  }
+}
+
+export class InvalidTransitionError extends JobwireError {
+  constructor(jobId: string, operation: string, state: string) {
+    super(ErrorCode.INVALID_TRANSITION, `cannot ${operation} job ${jobId}: it is ${state}`, {
+      jobId,
+      operation,
+      state,
+    });
+  }
+}
+
+/** The presented lease token is not the job's current lease: the worker must stop. */
+export class LeaseLostError extends JobwireError {
+  constructor(jobId: string) {
+    super(
+      ErrorCode.LEASE_LOST,
+      `the lease on job ${jobId} is no longer held by this token (expired and re-queued, re-claimed or finished)`,
+      { jobId },
+    );
+  }
+}
+
+export class QueueFullError extends JobwireError {
+  constructor(queue: string, maxQueued: number) {
+    super(ErrorCode.QUEUE_FULL, `queue ${queue} is full (maxQueued ${maxQueued})`, {
+      queue,
+      maxQueued,
+    });
+  }
+}
+
+/** Normalises anything thrown into an Error, keeping the original as `cause`. */
+export function coerceError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  return new Error(typeof e === "string" ? e : `non-error thrown: ${safeString(e)}`, { cause: e });
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,539 @@
+/**
+ * The job service: validation and lifecycle decisions, on top of a JobStore.
+ * GraphQL resolvers, the maintenance loop and the in-process Worker all call
+ * these functions; none of them writes SQL.
+ *
+ * Decisions that depend on the current row (fail: retry or dead-letter?) read
+ * the job, decide, and write with a compare-and-set guard on the job's newest
+ * event seq, so a concurrent change (a cancel request, a sweep) makes the write
+ * miss and the decision is taken again on fresh data.
+ */
+import type { JobStore, JobPatch, TransitionSpec, Written } from "../store/job-store.ts";
+import { backoffDelayMs, DEFAULT_BACKOFF, parseBackoff } from "./backoff.ts";
+import { coerceError, InvalidTransitionError, LeaseLostError, NotFoundError, ValidationError } from "./errors.ts";
+import { LIMITS } from "./limits.ts";
+import { JobEventType, JobState, TRANSITIONS } from "./states.ts";
+import type { Operation } from "./states.ts";
+import type {
+  ClaimInput,
+  CompleteInput,
+  EnqueueInput,
+  EnqueueResult,
+  FailInput,
+  HeartbeatInput,
+  HeartbeatResult,
+  Job,
+  JobEvent,
+  JobFilter,
+  JobPage,
+  LeasedJob,
+  PruneInput,
+  RescheduleInput,
+} from "./types.ts";
+import * as v from "./validate.ts";
+import type { NewJob } from "../store/job-store.ts";
+
+export interface JobServiceOptions {
+  /** The one clock for runAt, leases and backoff. Inject it in tests. */
+  now?: () => Date;
+  /** [0, 1) source for backoff jitter. */
+  random?: () => number;
+  /** Cap on the JSON size of payload, result, progress, metadata and error details. */
+  maxPayloadBytes?: number;
+  /** Called with the events of each committed write (after commit). Must not throw. */
+  onEvents?: (events: JobEvent[]) => void;
+  /** Where an onEvents failure is reported (it never fails the write). */
+  onError?: (error: Error) => void;
+}
+
+/** How often a read-decide-write is retried when another writer got there first. */
+const CAS_ATTEMPTS = 20;
+const LEASE_EXPIRED_CODE = "LEASE_EXPIRED";
+
+export class JobService {
+  private readonly now: () => Date;
+  private readonly random: () => number;
+  readonly maxPayloadBytes: number;
+  private readonly onEvents: ((events: JobEvent[]) => void) | undefined;
+  private readonly onError: (error: Error) => void;
+
+  constructor(
+    readonly store: JobStore,
+    options: JobServiceOptions = {},
+  ) {
+    this.now = options.now ?? (() => new Date());
+    this.random = options.random ?? Math.random;
+    this.maxPayloadBytes = options.maxPayloadBytes ?? LIMITS.defaultMaxPayloadBytes;
+    this.onEvents = options.onEvents;
+    this.onError = options.onError ?? ((e) => console.error("jobwire: event listener failed", e));
+  }
+
+  // ---- producers -------------------------------------------------------------
+
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    const [result] = await this.enqueueMany([input]);
+    if (!result) throw new Error("enqueue returned no job");
+    return result;
+  }
+
+  /** All or nothing: one invalid input rejects the whole batch before any write. */
+  async enqueueMany(inputs: readonly EnqueueInput[]): Promise<EnqueueResult[]> {
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > LIMITS.bulkEnqueueMax) {
+      throw new ValidationError("jobs", `must be a list of 1 to ${LIMITS.bulkEnqueueMax} jobs`);
+    }
+    const now = this.now();
+    const rows = inputs.map((input, i) => this.toNewJob(input, now, inputs.length > 1 ? `jobs[${i}].` : ""));
+    return this.publish(await this.store.insertJobs(rows, now));
+  }
+
+  private toNewJob(input: EnqueueInput, now: Date, prefix: string): NewJob {
+    if (typeof input !== "object" || input === null) {
+      throw new ValidationError(prefix || "input", "must be an object");
+    }
+    const queue = v.queueName(input.queue, `${prefix}queue`);
+    const runAt = this.runAtFrom(input.runAt, input.delayMs, now, prefix);
+    return {
+      queue,
+      state: runAt.getTime() > now.getTime() ? JobState.SCHEDULED : JobState.QUEUED,
+      payload: v.json(input.payload, `${prefix}payload`, this.maxPayloadBytes),
+      priority:
+        input.priority === undefined
+          ? 0
+          : v.integer(input.priority, `${prefix}priority`, LIMITS.priorityMin, LIMITS.priorityMax),
+      runAt,
+      maxAttempts:
+        input.maxAttempts === undefined
+          ? LIMITS.defaultMaxAttempts
+          : v.integer(input.maxAttempts, `${prefix}maxAttempts`, LIMITS.maxAttemptsMin, LIMITS.maxAttemptsMax),
+      backoff: input.backoff === undefined ? DEFAULT_BACKOFF : parseBackoff(input.backoff, `${prefix}backoff`),
+      idempotencyKey:
+        input.idempotencyKey === undefined || input.idempotencyKey === null
+          ? null
+          : v.text(input.idempotencyKey, `${prefix}idempotencyKey`, LIMITS.idempotencyKeyMaxLength),
+      tags: v.tags(input.tags, `${prefix}tags`),
+      metadata: v.json(input.metadata, `${prefix}metadata`, this.maxPayloadBytes),
+    };
+  }
+
+  private runAtFrom(runAt: unknown, delayMs: unknown, now: Date, prefix = ""): Date {
+    if (runAt !== undefined && runAt !== null && delayMs !== undefined && delayMs !== null) {
+      throw new ValidationError(`${prefix}runAt`, "give runAt or delayMs, not both");
+    }
+    if (delayMs !== undefined && delayMs !== null) {
+      const ms = v.integer(delayMs, `${prefix}delayMs`, 0, LIMITS.maxDelayMs);
+      return new Date(now.getTime() + ms);
+    }
+    if (runAt !== undefined && runAt !== null) {
+      const at = v.date(runAt, `${prefix}runAt`);
+      if (at.getTime() - now.getTime() > LIMITS.maxDelayMs) {
+        throw new ValidationError(`${prefix}runAt`, "is more than 10 years ahead");
+      }
+      return at;
+    }
+    return now;
+  }
+
+  // ---- workers ---------------------------------------------------------------
+
+  /**
+   * Leases up to `limit` ready jobs of `queues` to `workerId`. Due SCHEDULED jobs
+   * of those queues are promoted first, so a retry whose backoff has passed is
+   * claimable without waiting for the maintenance loop.
+   */
+  async claim(input: ClaimInput): Promise<LeasedJob[]> {
+    if (!Array.isArray(input.queues) || input.queues.length === 0 || input.queues.length > 100) {
+      throw new ValidationError("queues", "must be a list of 1 to 100 queue names");
+    }
+    const queues = [...new Set(input.queues.map((q, i) => v.queueName(q, `queues[${i}]`)))];
+    const workerId = v.text(input.workerId, "workerId", LIMITS.workerIdMaxLength);
+    const limit = input.limit === undefined ? 1 : v.integer(input.limit, "limit", 1, LIMITS.claimLimitMax);
+    const leaseSeconds = this.leaseSeconds(input.leaseSeconds);
+    const now = this.now();
+    this.publish(await this.store.promoteDueJobs(queues, now, 1_000));
+    const leaseExpiresAt = new Date(now.getTime() + leaseSeconds * 1000);
+    return this.publish(await this.store.claimJobs({ queues, workerId, limit, leaseExpiresAt, now })) as LeasedJob[];
+  }
+
+  async heartbeat(input: HeartbeatInput): Promise<HeartbeatResult> {
+    const jobId = v.jobId(input.jobId);
+    const leaseToken = v.text(input.leaseToken, "leaseToken", 128);
+    const progress =
+      input.progress === undefined ? undefined : v.json(input.progress, "progress", this.maxPayloadBytes);
+    const now = this.now();
+    const leaseExpiresAt = new Date(now.getTime() + this.leaseSeconds(input.leaseSeconds) * 1000);
+    const job = await this.store.extendLease(jobId, leaseToken, leaseExpiresAt, progress, now);
+    if (!job) return this.explainMiss(jobId, "heartbeat", leaseToken);
+    return { job, cancelRequested: job.cancelRequestedAt !== null };
+  }
+
+  async complete(input: CompleteInput): Promise<Job> {
+    const jobId = v.jobId(input.jobId);
+    const leaseToken = v.text(input.leaseToken, "leaseToken", 128);
+    const result = v.json(input.result, "result", this.maxPayloadBytes);
+    const now = this.now();
+    const written = await this.store.transition({
+      jobId,
+      from: TRANSITIONS.complete.from,
+      to: JobState.SUCCEEDED,
+      leaseToken,
+      // The token stays on the finished job so that a repeated complete by the
+      // same worker is INVALID_TRANSITION, while another worker gets LEASE_LOST.
+      patch: { result, leaseExpiresAt: null, finishedAt: now },
+      event: { type: JobEventType.SUCCEEDED },
+      now,
+    });
+    if (!written) return this.explainMiss(jobId, "complete", leaseToken);
+    return this.publish(written);
+  }
+
+  /**
+   * RUNNING → SCHEDULED (retryable, attempts left: at now + retryInMs or the
+   * job's backoff), FAILED (non-retryable or attempts exhausted) or CANCELLED
+   * (a cancel was requested: the worker is acknowledging it).
+   */
+  async fail(input: FailInput): Promise<Job> {
+    const jobId = v.jobId(input.jobId);
+    const leaseToken = v.text(input.leaseToken, "leaseToken", 128);
+    if (typeof input.error !== "object" || input.error === null) {
+      throw new ValidationError("error", "must be an object with a message");
+    }
+    const message = v.text(input.error.message, "error.message", LIMITS.errorMessageMaxLength);
+    const code =
+      input.error.code === undefined || input.error.code === null
+        ? null
+        : v.text(input.error.code, "error.code", LIMITS.errorCodeMaxLength);
+    const details = v.json(input.error.details, "error.details", this.maxPayloadBytes);
+    const retryable = input.retryable ?? true;
+    if (typeof retryable !== "boolean") throw new ValidationError("retryable", "must be a boolean");
+    const retryInMs =
+      input.retryInMs === undefined || input.retryInMs === null
+        ? undefined
+        : v.integer(input.retryInMs, "retryInMs", 0, LIMITS.maxDelayMs);
+
+    return this.decideAndWrite(jobId, "fail", TRANSITIONS.fail.from, leaseToken, (job, now) => {
+      const error = { errorMessage: message, errorCode: code, errorDetails: details };
+      return this.endOfRun(job, now, { retryable, retryInMs, error, clearToken: false });
+    });
+  }
+
+  // ---- operators -------------------------------------------------------------
+
+  /**
+   * QUEUED/SCHEDULED → CANCELLED. A RUNNING job stays RUNNING with
+   * cancelRequestedAt set (event `cancel_requested`); its worker learns it on its
+   * next heartbeat, and if it never answers, lease expiry ends it CANCELLED.
+   * Cancelling a running job twice returns it unchanged.
+   */
+  async cancel(jobIdInput: string): Promise<Job> {
+    const jobId = v.jobId(jobIdInput);
+    const cancellable = [...TRANSITIONS.cancel.from, ...TRANSITIONS.requestCancel.from];
+    return this.decideAndWrite(jobId, "cancel", cancellable, undefined, (job, now) => {
+      if (job.state === JobState.RUNNING) {
+        if (job.cancelRequestedAt !== null) return job;
+        return {
+          from: TRANSITIONS.requestCancel.from,
+          patch: { cancelRequestedAt: now },
+          event: { type: JobEventType.CANCEL_REQUESTED },
+        };
+      }
+      return {
+        from: TRANSITIONS.cancel.from,
+        to: JobState.CANCELLED,
+        patch: { finishedAt: now },
+        event: { type: JobEventType.CANCELLED },
+      };
+    });
+  }
+
+  /** FAILED/CANCELLED → QUEUED with attempts reset to 0. */
+  async retry(jobIdInput: string): Promise<Job> {
+    const jobId = v.jobId(jobIdInput);
+    const now = this.now();
+    const written = await this.store.transition({
+      jobId,
+      from: TRANSITIONS.retry.from,
+      to: JobState.QUEUED,
+      patch: {
+        attempts: 0,
+        runAt: now,
+        result: null,
+        errorMessage: null,
+        errorCode: null,
+        errorDetails: null,
+        workerId: null,
+        leaseToken: null,
+        leaseExpiresAt: null,
+        cancelRequestedAt: null,
+        progress: null,
+        startedAt: null,
+        finishedAt: null,
+      },
+      event: { type: JobEventType.RETRIED },
+      now,
+    });
+    if (!written) return this.explainMiss(jobId, "retry");
+    return this.publish(written);
+  }
+
+  /** Moves a waiting job's runAt (→ SCHEDULED or QUEUED) and/or priority. */
+  async reschedule(input: RescheduleInput): Promise<Job> {
+    const jobId = v.jobId(input.jobId);
+    const now = this.now();
+    const hasTime =
+      (input.runAt !== undefined && input.runAt !== null) || (input.delayMs !== undefined && input.delayMs !== null);
+    if (!hasTime && input.priority === undefined) {
+      throw new ValidationError("runAt", "give runAt, delayMs or priority to change");
+    }
+    const runAt = hasTime ? this.runAtFrom(input.runAt, input.delayMs, now) : undefined;
+    const priority =
+      input.priority === undefined
+        ? undefined
+        : v.integer(input.priority, "priority", LIMITS.priorityMin, LIMITS.priorityMax);
+    return this.decideAndWrite(jobId, "reschedule", TRANSITIONS.reschedule.from, undefined, (job) => {
+      const at = runAt ?? job.runAt;
+      const patch: JobPatch = { runAt: at };
+      if (priority !== undefined) patch.priority = priority;
+      return {
+        from: TRANSITIONS.reschedule.from,
+        to: at.getTime() > now.getTime() ? JobState.SCHEDULED : JobState.QUEUED,
+        patch,
+        event: {
+          type: JobEventType.RESCHEDULED,
+          data: { runAt: at.toISOString(), priority: priority ?? job.priority },
+        },
+      };
+    });
+  }
+
+  // ---- reads -----------------------------------------------------------------
+
+  async getJob(jobIdInput: string): Promise<Job> {
+    const jobId = v.jobId(jobIdInput);
+    const job = await this.store.getJob(jobId);
+    if (!job) throw new NotFoundError("job", jobId);
+    return job;
+  }
+
+  async findJobByKey(queue: string, idempotencyKey: string): Promise<Job | null> {
+    return this.store.getJobByKey(
+      v.queueName(queue),
+      v.text(idempotencyKey, "idempotencyKey", LIMITS.idempotencyKeyMaxLength),
+    );
+  }
+
+  /** Newest first. `after` is the opaque cursor of the previous page. */
+  async listJobs(filter: JobFilter = {}, page: { first?: number; after?: string | null } = {}): Promise<JobPage> {
+    const limit = page.first === undefined ? 50 : v.integer(page.first, "first", 1, LIMITS.listPageMax);
+    const spec = {
+      limit: limit + 1,
+      ...(filter.queue !== undefined && { queue: v.queueName(filter.queue) }),
+      ...(filter.states !== undefined && { states: v.states(filter.states) }),
+      ...(filter.tag !== undefined && { tag: v.text(filter.tag, "tag", LIMITS.tagMaxLength) }),
+      ...(filter.createdAfter !== undefined && { createdAfter: v.date(filter.createdAfter, "createdAfter") }),
+      ...(filter.createdBefore !== undefined && { createdBefore: v.date(filter.createdBefore, "createdBefore") }),
+      ...(page.after !== undefined && page.after !== null && { beforeId: decodeCursor(page.after) }),
+    };
+    const jobs = await this.store.listJobs(spec);
+    const hasMore = jobs.length > limit;
+    const pageJobs = hasMore ? jobs.slice(0, limit) : jobs;
+    const last = pageJobs.at(-1);
+    return { jobs: pageJobs, nextCursor: hasMore && last ? encodeCursor(last.id) : null };
+  }
+
+  /** A job's events with seq > afterSeq, in seq order. */
+  async listEvents(jobIdInput: string, afterSeq = 0, limit = 1_000): Promise<JobEvent[]> {
+    const jobId = v.jobId(jobIdInput);
+    const after = v.integer(afterSeq, "afterSeq", 0, 2 ** 31 - 1);
+    const first = v.integer(limit, "first", 1, LIMITS.eventsPageMax);
+    const events = await this.store.listEvents(jobId, after, first);
+    if (events.length === 0 && !(await this.store.getJob(jobId))) throw new NotFoundError("job", jobId);
+    return events;
+  }
+
+  // ---- maintenance -----------------------------------------------------------
+
+  /**
+   * Ends runs whose lease expired as retryable failures ("lease expired"): back
+   * to SCHEDULED after backoff, FAILED when attempts are exhausted, CANCELLED
+   * when a cancel was requested. The lease token is cleared, so the stale
+   * worker's later calls get LEASE_LOST. Safe to run from many processes: each
+   * job is guarded by its lease token and expiry. Returns how many it ended.
+   */
+  async sweepExpiredLeases(limit = 500): Promise<number> {
+    const now = this.now();
+    const expired = await this.store.findExpiredLeases(now, v.integer(limit, "limit", 1, 10_000));
+    let swept = 0;
+    for (const { id, leaseToken } of expired) {
+      try {
+        await this.decideAndWrite(id, "expireLease", TRANSITIONS.expireLease.from, leaseToken, (job, at) => {
+          const spec = this.endOfRun(job, at, {
+            retryable: true,
+            retryInMs: undefined,
+            error: {
+              errorMessage: `lease expired at ${job.leaseExpiresAt?.toISOString() ?? "?"} (worker ${job.workerId ?? "?"})`,
+              errorCode: LEASE_EXPIRED_CODE,
+              errorDetails: null,
+            },
+            clearToken: true,
+          });
+          return { ...spec, leaseExpiredBefore: at };
+        });
+        swept++;
+      } catch (e) {
+        // Another sweeper, a late heartbeat or the worker itself got there first.
+        const error = coerceError(e);
+        if (!(error instanceof LeaseLostError || error instanceof InvalidTransitionError)) throw error;
+      }
+    }
+    return swept;
+  }
+
+  /** Deletes finished jobs (and their events) older than the given times, in batches. */
+  async pruneFinishedJobs(input: PruneInput): Promise<number> {
+    const batch = input.batchSize === undefined ? 500 : v.integer(input.batchSize, "batchSize", 1, 10_000);
+    const queue = input.queue === undefined ? undefined : v.queueName(input.queue);
+    const passes: { states: JobState[]; before: Date }[] = [];
+    if (input.succeededBefore !== undefined) {
+      passes.push({ states: [JobState.SUCCEEDED], before: v.date(input.succeededBefore, "succeededBefore") });
+    }
+    if (input.failedBefore !== undefined) {
+      passes.push({
+        states: [JobState.FAILED, JobState.CANCELLED],
+        before: v.date(input.failedBefore, "failedBefore"),
+      });
+    }
+    if (passes.length === 0) throw new ValidationError("succeededBefore", "give succeededBefore and/or failedBefore");
+    let total = 0;
+    for (const pass of passes) {
+      for (;;) {
+        const deleted = await this.store.deleteFinishedJobs({
+          states: pass.states,
+          finishedBefore: pass.before,
+          limit: batch,
+          ...(queue !== undefined && { queue }),
+        });
+        total += deleted;
+        if (deleted < batch) break;
+      }
+    }
+    return total;
+  }
+
+  // ---- internals -------------------------------------------------------------
+
+  private leaseSeconds(value: unknown): number {
+    return value === undefined || value === null
+      ? LIMITS.defaultLeaseSeconds
+      : v.integer(value, "leaseSeconds", LIMITS.leaseSecondsMin, LIMITS.leaseSecondsMax);
+  }
+
+  /** The outcome of a run that did not succeed (worker failure or lease expiry). */
+  private endOfRun(
+    job: Job,
+    now: Date,
+    o: {
+      retryable: boolean;
+      retryInMs: number | undefined;
+      error: Pick<JobPatch, "errorMessage" | "errorCode" | "errorDetails">;
+      clearToken: boolean;
+    },
+  ): Decision {
+    const lease: JobPatch = { leaseExpiresAt: null, ...(o.clearToken && { leaseToken: null }) };
+    if (job.cancelRequestedAt !== null) {
+      return {
+        from: TRANSITIONS.fail.from,
+        to: JobState.CANCELLED,
+        patch: { ...o.error, ...lease, finishedAt: now },
+        event: { type: JobEventType.CANCELLED, data: { reason: o.error.errorMessage ?? null } },
+      };
+    }
+    if (o.retryable && job.attempts < job.maxAttempts) {
+      const delay = o.retryInMs ?? backoffDelayMs(job.backoff, job.attempts, this.random);
+      const runAt = new Date(now.getTime() + delay);
+      return {
+        from: TRANSITIONS.fail.from,
+        to: JobState.SCHEDULED,
+        patch: { ...o.error, ...lease, runAt },
+        event: {
+          type: o.clearToken ? JobEventType.LEASE_EXPIRED : JobEventType.RETRY_SCHEDULED,
+          data: { error: o.error.errorMessage ?? null, runAt: runAt.toISOString(), delayMs: delay },
+        },
+      };
+    }
+    return {
+      from: TRANSITIONS.fail.from,
+      to: JobState.FAILED,
+      patch: { ...o.error, ...lease, finishedAt: now },
+      event: {
+        type: o.clearToken ? JobEventType.LEASE_EXPIRED : JobEventType.FAILED,
+        data: { error: o.error.errorMessage ?? null, retryable: o.retryable },
+      },
+    };
+  }
+
+  /**
+   * Read the job, let `decide` pick the transition (or return the job as it is),
+   * write it guarded by the seq that was read; on a miss, read again.
+   */
+  private async decideAndWrite(
+    jobId: string,
+    operation: Operation,
+    allowed: readonly JobState[],
+    leaseToken: string | undefined,
+    decide: (job: Job, now: Date) => Decision | Job,
+  ): Promise<Job> {
+    for (let i = 0; i < CAS_ATTEMPTS; i++) {
+      const job = await this.store.getJob(jobId);
+      if (!job) throw new NotFoundError("job", jobId);
+      if (leaseToken !== undefined && job.leaseToken !== leaseToken) throw new LeaseLostError(jobId);
+      if (!allowed.includes(job.state)) {
+        throw new InvalidTransitionError(jobId, operation, job.state);
+      }
+      const now = this.now();
+      const decision = decide(job, now);
+      if (!("from" in decision && "event" in decision)) return decision;
+      const spec: TransitionSpec = {
+        ...decision,
+        jobId,
+        expectedSeq: job.lastSeq,
+        now,
+        ...(leaseToken !== undefined && { leaseToken }),
+      };
+      const written = await this.store.transition(spec);
+      if (written) return this.publish(written);
+    }
+    throw new Error(`job ${jobId}: gave up after ${CAS_ATTEMPTS} concurrent changes`);
+  }
+
+  /** Why a guarded write found no row: NOT_FOUND, LEASE_LOST or INVALID_TRANSITION. */
+  private async explainMiss(jobId: string, operation: string, leaseToken?: string): Promise<never> {
+    const job = await this.store.getJob(jobId);
+    if (!job) throw new NotFoundError("job", jobId);
+    if (leaseToken !== undefined && job.leaseToken !== leaseToken) throw new LeaseLostError(jobId);
+    throw new InvalidTransitionError(jobId, operation, job.state);
+  }
+
+  private publish<T>(written: Written<T>): T {
+    if (this.onEvents && written.events.length > 0) {
+      try {
+        this.onEvents(written.events);
+      } catch (e) {
+        this.onError(coerceError(e));
+      }
+    }
+    return written.value;
+  }
+}
+
+type Decision = Omit<TransitionSpec, "jobId" | "now" | "expectedSeq" | "leaseToken">;
+
+function encodeCursor(id: string): string {
+  return Buffer.from(`job:${id}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): string {
+  const decoded = typeof cursor === "string" ? Buffer.from(cursor, "base64url").toString() : "";
+  const match = /^job:([1-9][0-9]{0,18})$/.exec(decoded);
+  if (!match?.[1]) throw new ValidationError("after", "is not a cursor returned by a previous page");
+  return match[1];
+}

@@ -1,0 +1,30 @@
+/**
+ * What differs between the SQLite and the PostgreSQL SQL of the store. Each
+ * dialect implements this in its own folder (sqlite/, postgres/); everything
+ * else the store writes is plain SQL that both accept through Prisma's `sql`
+ * tag, which renders `?` or `$n` placeholders for the client's provider.
+ */
+import type { Sql } from "@prisma/client/runtime/client";
+import type { Dialect } from "./job-store.ts";
+import type { SqlClient, SqlRunner } from "./sql-client.ts";
+
+export interface DialectSql {
+  readonly name: Dialect;
+  /** A JSON-encoded parameter, cast as the dialect needs (jsonb on PostgreSQL). */
+  json(value: unknown): Sql;
+  /** Decodes a JSON column as returned by a raw query. */
+  decodeJson(value: unknown): unknown;
+  /** Row lock for a guarded read inside a transaction ("" on SQLite: writers are serialised). */
+  readonly forUpdate: Sql;
+  /** Lock clause of the claim/promotion pick: FOR UPDATE SKIP LOCKED on PostgreSQL. */
+  readonly forUpdateSkipLocked: Sql;
+  /** An SQL expression producing a fresh random lease token per row. */
+  readonly newLeaseToken: Sql;
+  /** A condition true when the JSON array column `tags` contains `tag`. */
+  hasTag(tag: string): Sql;
+  /**
+   * Runs `fn` in one transaction. SQLite serialises writers of one file inside
+   * the process (see sqlite/dialect.ts for why).
+   */
+  transaction<R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R>;
+}

@@ -1,0 +1,148 @@
+/**
+ * The store contract: the only code that touches the database implements it.
+ * Each method is one transaction (or one atomic statement); each header lists
+ * its guards and outcomes. The job service decides *what* should happen; the
+ * store makes it happen atomically or reports that the guard did not hold.
+ */
+import type { BackoffPolicy } from "../jobs/backoff.ts";
+import type { JobEventType, JobState } from "../jobs/states.ts";
+import type { Job, JobEvent, JsonValue } from "../jobs/types.ts";
+
+export type Dialect = "sqlite" | "postgres";
+
+/** A validated job ready to insert; every default already applied. */
+export interface NewJob {
+  queue: string;
+  state: JobState;
+  payload: JsonValue | null;
+  priority: number;
+  runAt: Date;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  idempotencyKey: string | null;
+  tags: string[];
+  metadata: JsonValue | null;
+}
+
+/** Columns a transition may change besides state (undefined = unchanged). */
+export interface JobPatch {
+  result?: JsonValue | null;
+  errorMessage?: string | null;
+  errorCode?: string | null;
+  errorDetails?: JsonValue | null;
+  runAt?: Date;
+  priority?: number;
+  attempts?: number;
+  workerId?: string | null;
+  leaseToken?: string | null;
+  leaseExpiresAt?: Date | null;
+  cancelRequestedAt?: Date | null;
+  progress?: JsonValue | null;
+  startedAt?: Date | null;
+  finishedAt?: Date | null;
+}
+
+export interface TransitionSpec {
+  jobId: string;
+  /** Guard: the job's state must be one of these. */
+  from: readonly JobState[];
+  /** New state; omit to keep the state (cancel request). */
+  to?: JobState;
+  /** Guard: the job's current lease token. */
+  leaseToken?: string;
+  /** Guard: the job's newest event seq (compare-and-set after a read). */
+  expectedSeq?: number;
+  /** Guard: the lease expired before this instant (used by the sweeper). */
+  leaseExpiredBefore?: Date;
+  patch: JobPatch;
+  event: { type: JobEventType; data?: JsonValue | null };
+  now: Date;
+}
+
+export interface ClaimSpec {
+  queues: string[];
+  workerId: string;
+  limit: number;
+  leaseExpiresAt: Date;
+  now: Date;
+}
+
+export interface ListJobsSpec {
+  queue?: string;
+  states?: readonly JobState[];
+  tag?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  /** Return jobs with id < beforeId (pages go newest first). */
+  beforeId?: string;
+  limit: number;
+}
+
+export interface DeleteFinishedSpec {
+  states: readonly JobState[];
+  finishedBefore: Date;
+  queue?: string;
+  limit: number;
+}
+
+export interface Written<T> {
+  value: T;
+  /** Events written by the transaction, in commit order; published after commit. */
+  events: JobEvent[];
+}
+
+export interface JobStore {
+  readonly dialect: Dialect;
+
+  /**
+   * Inserts jobs in one transaction, each with its `enqueued` event (seq 1).
+   * Guard: (queue, idempotencyKey) unique — a seen key yields the existing job
+   * with created=false and writes nothing for it. All or nothing.
+   */
+  insertJobs(jobs: readonly NewJob[], now: Date): Promise<Written<{ job: Job; created: boolean }[]>>;
+
+  /**
+   * SCHEDULED → QUEUED for up to `limit` jobs of `queues` (all queues if empty)
+   * whose runAt <= now, each with a `promoted` event. Returns how many moved.
+   */
+  promoteDueJobs(queues: readonly string[], now: Date, limit: number): Promise<Written<number>>;
+
+  /**
+   * QUEUED → RUNNING for up to `limit` jobs of `queues`, ordered by priority,
+   * runAt, id; sets attempts+1, a fresh lease token, worker and expiry, and a
+   * `claimed` event each. PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one
+   * UPDATE … RETURNING statement. No job is returned to two callers.
+   */
+  claimJobs(spec: ClaimSpec): Promise<Written<Job[]>>;
+
+  /**
+   * One guarded transition with its event: writes only if every guard in
+   * `spec` holds on the current row; returns null (and writes nothing) if not.
+   */
+  transition(spec: TransitionSpec): Promise<Written<Job> | null>;
+
+  /**
+   * Heartbeat: sets leaseExpiresAt (and progress if given) on a RUNNING job
+   * holding `leaseToken`. No event. Returns null when the guard fails.
+   */
+  extendLease(
+    jobId: string,
+    leaseToken: string,
+    leaseExpiresAt: Date,
+    progress: JsonValue | null | undefined,
+    now: Date,
+  ): Promise<Job | null>;
+
+  getJob(jobId: string): Promise<Job | null>;
+  getJobByKey(queue: string, idempotencyKey: string): Promise<Job | null>;
+  listJobs(spec: ListJobsSpec): Promise<Job[]>;
+  listEvents(jobId: string, afterSeq: number, limit: number): Promise<JobEvent[]>;
+
+  /** RUNNING jobs whose lease expired before `now` (oldest first), for the sweeper. */
+  findExpiredLeases(now: Date, limit: number): Promise<{ id: string; leaseToken: string }[]>;
+
+  /** Deletes up to `limit` finished jobs and (by cascade) their events. Returns the count. */
+  deleteFinishedJobs(spec: DeleteFinishedSpec): Promise<number>;
+
+  close(): Promise<void>;
+}

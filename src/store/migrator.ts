@@ -1,0 +1,153 @@
+/**
+ * Applies the SQL migrations in prisma/<dialect>/migrations/<timestamp>_<name>/
+ * migration.sql (Prisma's folder layout) in name order, each once, recording
+ * them in `_jobwire_migrations`.
+ *
+ * Why not `prisma migrate deploy`: it needs Prisma's schema-engine binary, which
+ * cannot be downloaded on machines without internet (see README). The files are
+ * still Prisma-shaped, so a machine that has the engine can inspect them.
+ *
+ * Concurrency: on PostgreSQL the whole run holds a session advisory lock, so two
+ * processes starting at once apply each migration exactly once (the second
+ * waits, then finds everything recorded). On SQLite each migration runs in a
+ * BEGIN IMMEDIATE transaction that re-checks the record first.
+ *
+ * A recorded migration whose file changed afterwards is refused (checksum), since
+ * the database no longer matches what the file says.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import type { Dialect } from "./job-store.ts";
+import { sqliteDatabaseClass } from "./sqlite/driver.ts";
+
+export interface Migration {
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+export interface MigrateResult {
+  applied: string[];
+  alreadyApplied: string[];
+}
+
+export type MigrateProgress = (message: string) => void;
+
+/** Arbitrary constant: the key of jobwire's migration advisory lock. */
+const PG_MIGRATION_LOCK = 7_239_441_205;
+const TABLE = "_jobwire_migrations";
+
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export function migrationsDir(dialect: Dialect): string {
+  return join(projectRoot, "prisma", dialect, "migrations");
+}
+
+export function loadMigrations(dialect: Dialect): Migration[] {
+  const dir = migrationsDir(dialect);
+  if (!existsSync(dir)) throw new Error(`no migrations folder at ${dir}`);
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, "migration.sql")))
+    .map((d) => d.name)
+    .sort()
+    .map((name) => {
+      const sql = readFileSync(join(dir, name, "migration.sql"), "utf8");
+      return { name, sql, checksum: createHash("sha256").update(sql).digest("hex") };
+    });
+}
+
+class ChecksumMismatchError extends Error {
+  constructor(name: string) {
+    super(
+      `migration ${name} was applied to this database but its file has changed since; ` +
+        `restore the file or write a new migration`,
+    );
+  }
+}
+
+export async function migrateSqlite(filePath: string, progress: MigrateProgress = () => {}): Promise<MigrateResult> {
+  const Database = sqliteDatabaseClass();
+  const db = new Database(filePath, { timeout: 30_000 });
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("foreign_keys = ON");
+    db.exec(`CREATE TABLE IF NOT EXISTS "${TABLE}" (
+      "name" TEXT NOT NULL PRIMARY KEY, "checksum" TEXT NOT NULL, "applied_at" TEXT NOT NULL)`);
+    const result: MigrateResult = { applied: [], alreadyApplied: [] };
+    for (const m of loadMigrations("sqlite")) {
+      const outcome = db
+        .transaction(() => {
+          const row = db.prepare(`SELECT "checksum" FROM "${TABLE}" WHERE "name" = ?`).get(m.name) as
+            { checksum: string } | undefined;
+          if (row) {
+            if (row.checksum !== m.checksum) throw new ChecksumMismatchError(m.name);
+            return "already" as const;
+          }
+          progress(`applying migration ${m.name}`);
+          db.exec(m.sql);
+          db.prepare(`INSERT INTO "${TABLE}" ("name", "checksum", "applied_at") VALUES (?, ?, ?)`).run(
+            m.name,
+            m.checksum,
+            new Date().toISOString(),
+          );
+          return "applied" as const;
+        })
+        .immediate();
+      (outcome === "applied" ? result.applied : result.alreadyApplied).push(m.name);
+    }
+    return result;
+  } finally {
+    db.close();
+  }
+}
+
+export async function migratePostgres(
+  connectionString: string,
+  progress: MigrateProgress = () => {},
+): Promise<MigrateResult> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query("SELECT pg_advisory_lock($1)", [PG_MIGRATION_LOCK]);
+    try {
+      await client.query(`CREATE TABLE IF NOT EXISTS "${TABLE}" (
+        "name" TEXT NOT NULL PRIMARY KEY, "checksum" TEXT NOT NULL, "applied_at" TIMESTAMPTZ NOT NULL)`);
+      const recorded = new Map(
+        (await client.query<{ name: string; checksum: string }>(`SELECT "name", "checksum" FROM "${TABLE}"`)).rows.map(
+          (r) => [r.name, r.checksum],
+        ),
+      );
+      const result: MigrateResult = { applied: [], alreadyApplied: [] };
+      for (const m of loadMigrations("postgres")) {
+        const checksum = recorded.get(m.name);
+        if (checksum !== undefined) {
+          if (checksum !== m.checksum) throw new ChecksumMismatchError(m.name);
+          result.alreadyApplied.push(m.name);
+          continue;
+        }
+        progress(`applying migration ${m.name}`);
+        await client.query("BEGIN");
+        try {
+          await client.query(m.sql);
+          await client.query(`INSERT INTO "${TABLE}" ("name", "checksum", "applied_at") VALUES ($1, $2, now())`, [
+            m.name,
+            m.checksum,
+          ]);
+          await client.query("COMMIT");
+        } catch (e) {
+          await client.query("ROLLBACK");
+          throw e;
+        }
+        result.applied.push(m.name);
+      }
+      return result;
+    } finally {
+      await client.query("SELECT pg_advisory_unlock($1)", [PG_MIGRATION_LOCK]);
+    }
+  } finally {
+    await client.end();
+  }
+}

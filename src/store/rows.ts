@@ -1,0 +1,67 @@
+/** Maps raw rows (snake_case, dialect-encoded) to the domain types. */
+import type { BackoffPolicy } from "../jobs/backoff.ts";
+import type { JobEventType, JobState } from "../jobs/states.ts";
+import type { Job, JobEvent, JsonValue } from "../jobs/types.ts";
+import type { DialectSql } from "./dialect-sql.ts";
+import type { Row } from "./sql-client.ts";
+
+function date(value: unknown): Date {
+  return value instanceof Date ? value : new Date(value as string);
+}
+
+function optionalDate(value: unknown): Date | null {
+  return value === null || value === undefined ? null : date(value);
+}
+
+export function toJob(row: Row, dialect: DialectSql): Job {
+  const json = (value: unknown): JsonValue | null =>
+    value === null || value === undefined ? null : (dialect.decodeJson(value) as JsonValue);
+  const errorMessage = row.error_message as string | null;
+  return {
+    id: String(row.id),
+    queue: row.queue as string,
+    state: row.state as JobState,
+    payload: json(row.payload),
+    result: json(row.result),
+    error:
+      errorMessage === null
+        ? null
+        : {
+            message: errorMessage,
+            code: (row.error_code as string | null) ?? null,
+            details: json(row.error_details),
+          },
+    priority: Number(row.priority),
+    runAt: date(row.run_at),
+    attempts: Number(row.attempts),
+    maxAttempts: Number(row.max_attempts),
+    backoff: json(row.backoff) as unknown as BackoffPolicy,
+    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    workerId: (row.worker_id as string | null) ?? null,
+    leaseToken: (row.lease_token as string | null) ?? null,
+    leaseExpiresAt: optionalDate(row.lease_expires_at),
+    cancelRequestedAt: optionalDate(row.cancel_requested_at),
+    progress: json(row.progress),
+    tags: (json(row.tags) as string[] | null) ?? [],
+    metadata: json(row.metadata),
+    lastSeq: Number(row.last_seq),
+    createdAt: date(row.created_at),
+    startedAt: optionalDate(row.started_at),
+    finishedAt: optionalDate(row.finished_at),
+    updatedAt: date(row.updated_at),
+  };
+}
+
+export function toJobEvent(row: Row, dialect: DialectSql): JobEvent {
+  return {
+    id: String(row.id),
+    jobId: String(row.job_id),
+    seq: Number(row.seq),
+    type: row.type as JobEventType,
+    fromState: (row.from_state as JobState | null) ?? null,
+    toState: row.to_state as JobState,
+    attempt: Number(row.attempt),
+    data: row.data === null || row.data === undefined ? null : (dialect.decodeJson(row.data) as JsonValue),
+    createdAt: date(row.created_at),
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * The slice of a generated Prisma client the store uses. Both generated clients
+ * (sqlite and postgres, see scripts/prisma-generate.mjs) satisfy it, so the
+ * store is written once against it and the dialect modules supply the SQL that
+ * differs.
+ */
+import type { Sql } from "@prisma/client/runtime/client";
+
+export interface SqlRunner {
+  $queryRaw<T = unknown>(query: Sql): Promise<T>;
+  $executeRaw(query: Sql): Promise<number>;
+}
+
+export interface SqlClient extends SqlRunner {
+  $transaction<R>(fn: (tx: SqlRunner) => Promise<R>, options?: { maxWait?: number; timeout?: number }): Promise<R>;
+  $disconnect(): Promise<void>;
+}
+
+export type Row = Record<string, unknown>;

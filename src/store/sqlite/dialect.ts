@@ -1,0 +1,53 @@
+/**
+ * SQLite SQL for the store.
+ *
+ * Claims need no row locks here: SQLite has one writer at a time, and the claim
+ * is a single `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING *` statement.
+ *
+ * Why an in-process lock around transactions: better-sqlite3 is synchronous, so
+ * when two connections of one process both want to write, the second waits in
+ * SQLite's busy handler *on the event-loop thread* — and the first, which holds
+ * the write lock between two awaited statements of its transaction, can then
+ * never run to commit. The result is a stall until busy_timeout and a
+ * SQLITE_BUSY. Serialising write transactions per database file inside the
+ * process removes that self-deadlock; other processes are still handled by
+ * busy_timeout (their waits do not block our thread). Every transaction starts
+ * with a write, so it takes the write lock at once and never has to upgrade a
+ * read snapshot (which would fail with SQLITE_BUSY_SNAPSHOT instead of waiting).
+ */
+import { empty, sqltag as sql } from "@prisma/client/runtime/client";
+import type { Sql } from "@prisma/client/runtime/client";
+import type { DialectSql } from "../dialect-sql.ts";
+import type { SqlClient, SqlRunner } from "../sql-client.ts";
+
+const fileLocks = new Map<string, Promise<void>>();
+
+/** Runs fn after every earlier holder of `key` finished. */
+async function withFileLock<R>(key: string, fn: () => Promise<R>): Promise<R> {
+  const previous = fileLocks.get(key) ?? Promise.resolve();
+  let release!: () => void;
+  const current = new Promise<void>((resolve) => (release = resolve));
+  const tail = previous.then(() => current);
+  fileLocks.set(key, tail);
+  await previous;
+  try {
+    return await fn();
+  } finally {
+    release();
+    if (fileLocks.get(key) === tail) fileLocks.delete(key);
+  }
+}
+
+export function sqliteDialect(filePath: string): DialectSql {
+  return {
+    name: "sqlite",
+    json: (value: unknown): Sql => sql`${JSON.stringify(value)}`,
+    decodeJson: (value: unknown): unknown => (typeof value === "string" ? (JSON.parse(value) as unknown) : value),
+    forUpdate: empty,
+    forUpdateSkipLocked: empty,
+    newLeaseToken: sql`lower(hex(randomblob(16)))`,
+    hasTag: (tag: string): Sql => sql`EXISTS (SELECT 1 FROM json_each("jobs"."tags") WHERE json_each.value = ${tag})`,
+    transaction: <R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R> =>
+      withFileLock(filePath, () => client.$transaction(fn, { maxWait: 30_000, timeout: 60_000 })),
+  };
+}
