@@ -1,0 +1,44 @@
+/**
+ * Reads the database behind a store directly (not through the code under test)
+ * to check invariants: every job's event seqs are exactly 1..n.
+ */
+import { sqliteDatabaseClass } from "../../src/store/sqlite/driver.ts";
+import type { TestDatabase } from "./backends.ts";
+import { withPg } from "./backends.ts";
+
+export interface EventSummary {
+  jobId: string;
+  state: string;
+  lastSeq: number;
+  seqs: number[];
+}
+
+export async function summariseEvents(db: TestDatabase): Promise<EventSummary[]> {
+  const query = `SELECT j.id AS job_id, j.state, j.last_seq, e.seq FROM jobs j
+    LEFT JOIN job_events e ON e.job_id = j.id ORDER BY j.id, e.seq`;
+  let rows: { job_id: number | string; state: string; last_seq: number; seq: number | null }[];
+  if (db.dialect === "sqlite") {
+    const Database = sqliteDatabaseClass();
+    const conn = new Database(db.url.slice("file:".length), { readonly: true });
+    try {
+      rows = conn.prepare(query).all() as typeof rows;
+    } finally {
+      conn.close();
+    }
+  } else {
+    rows = await withPg(async (c) => (await c.query(query)).rows as typeof rows, db.url);
+  }
+  const byJob = new Map<string, EventSummary>();
+  for (const r of rows) {
+    const id = String(r.job_id);
+    let s = byJob.get(id);
+    if (!s) byJob.set(id, (s = { jobId: id, state: r.state, lastSeq: Number(r.last_seq), seqs: [] }));
+    if (r.seq !== null) s.seqs.push(Number(r.seq));
+  }
+  return [...byJob.values()];
+}
+
+/** True when seqs are exactly 1, 2, …, lastSeq. */
+export function isGapless(s: EventSummary): boolean {
+  return s.seqs.length === s.lastSeq && s.seqs.every((seq, i) => seq === i + 1);
+}
