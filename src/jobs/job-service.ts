@@ -31,7 +31,9 @@ import type {
   RescheduleInput,
 } from "./types.ts";
 import * as v from "./validate.ts";
-import type { NewJob } from "../store/job-store.ts";
+import type { ClaimPolicy, NewJob } from "../store/job-store.ts";
+import { claimAllowance, recordStarts } from "../queues/policy.ts";
+import type { QueueSettings } from "../queues/types.ts";
 
 export interface JobServiceOptions {
   /** The one clock for runAt, leases and backoff. Inject it in tests. */
@@ -49,6 +51,15 @@ export interface JobServiceOptions {
 /** How often a read-decide-write is retried when another writer got there first. */
 const CAS_ATTEMPTS = 20;
 const LEASE_EXPIRED_CODE = "LEASE_EXPIRED";
+
+/** The queue policy the store applies inside each claim transaction. */
+const CLAIM_POLICY: ClaimPolicy = {
+  allowance: (queue, running, now, wanted) => claimAllowance(queue, running, queue.recentStarts, now.getTime(), wanted),
+  recordStarts: (queue, now, started) =>
+    queue.rateLimit === null
+      ? queue.recentStarts
+      : recordStarts(queue.rateLimit, queue.recentStarts, now.getTime(), started),
+};
 
 export class JobService {
   private readonly now: () => Date;
@@ -82,14 +93,22 @@ export class JobService {
       throw new ValidationError("jobs", `must be a list of 1 to ${LIMITS.bulkEnqueueMax} jobs`);
     }
     const now = this.now();
-    const rows = inputs.map((input, i) => this.toNewJob(input, now, inputs.length > 1 ? `jobs[${i}].` : ""));
+    const names = inputs.map((input, i) => {
+      const prefix = inputs.length > 1 ? `jobs[${i}].` : "";
+      if (typeof input !== "object" || input === null)
+        throw new ValidationError(prefix || "input", "must be an object");
+      return v.queueName(input.queue, `${prefix}queue`);
+    });
+    // Queue defaults fill what the caller left out (read outside the insert:
+    // defaults are a convenience, not a guarantee like maxQueued).
+    const settings = new Map((await this.store.getQueues([...new Set(names)])).map((q) => [q.name, q]));
+    const rows = inputs.map((input, i) =>
+      this.toNewJob(input, now, inputs.length > 1 ? `jobs[${i}].` : "", settings.get(names[i] ?? "")),
+    );
     return this.publish(await this.store.insertJobs(rows, now));
   }
 
-  private toNewJob(input: EnqueueInput, now: Date, prefix: string): NewJob {
-    if (typeof input !== "object" || input === null) {
-      throw new ValidationError(prefix || "input", "must be an object");
-    }
+  private toNewJob(input: EnqueueInput, now: Date, prefix: string, defaults: QueueSettings | undefined): NewJob {
     const queue = v.queueName(input.queue, `${prefix}queue`);
     const runAt = this.runAtFrom(input.runAt, input.delayMs, now, prefix);
     return {
@@ -97,15 +116,18 @@ export class JobService {
       state: runAt.getTime() > now.getTime() ? JobState.SCHEDULED : JobState.QUEUED,
       payload: v.json(input.payload, `${prefix}payload`, this.maxPayloadBytes),
       priority:
-        input.priority === undefined
-          ? 0
+        input.priority === undefined || input.priority === null
+          ? (defaults?.defaultPriority ?? 0)
           : v.integer(input.priority, `${prefix}priority`, LIMITS.priorityMin, LIMITS.priorityMax),
       runAt,
       maxAttempts:
-        input.maxAttempts === undefined
-          ? LIMITS.defaultMaxAttempts
+        input.maxAttempts === undefined || input.maxAttempts === null
+          ? (defaults?.defaultMaxAttempts ?? LIMITS.defaultMaxAttempts)
           : v.integer(input.maxAttempts, `${prefix}maxAttempts`, LIMITS.maxAttemptsMin, LIMITS.maxAttemptsMax),
-      backoff: input.backoff === undefined ? DEFAULT_BACKOFF : parseBackoff(input.backoff, `${prefix}backoff`),
+      backoff:
+        input.backoff === undefined || input.backoff === null
+          ? (defaults?.defaultBackoff ?? DEFAULT_BACKOFF)
+          : parseBackoff(input.backoff, `${prefix}backoff`),
       idempotencyKey:
         input.idempotencyKey === undefined || input.idempotencyKey === null
           ? null
@@ -147,11 +169,17 @@ export class JobService {
     const queues = [...new Set(input.queues.map((q, i) => v.queueName(q, `queues[${i}]`)))];
     const workerId = v.text(input.workerId, "workerId", LIMITS.workerIdMaxLength);
     const limit = input.limit === undefined ? 1 : v.integer(input.limit, "limit", 1, LIMITS.claimLimitMax);
-    const leaseSeconds = this.leaseSeconds(input.leaseSeconds);
-    const now = this.now();
-    this.publish(await this.store.promoteDueJobs(queues, now, 1_000));
-    const leaseExpiresAt = new Date(now.getTime() + leaseSeconds * 1000);
-    return this.publish(await this.store.claimJobs({ queues, workerId, limit, leaseExpiresAt, now })) as LeasedJob[];
+    const leaseSeconds = this.optionalLeaseSeconds(input.leaseSeconds);
+    this.publish(await this.store.promoteDueJobs(queues, this.now(), 1_000));
+    const claimed = await this.store.claimJobs({
+      queues,
+      workerId,
+      limit,
+      leaseSeconds,
+      clock: this.now,
+      policy: CLAIM_POLICY,
+    });
+    return this.publish(claimed) as LeasedJob[];
   }
 
   async heartbeat(input: HeartbeatInput): Promise<HeartbeatResult> {
@@ -159,9 +187,8 @@ export class JobService {
     const leaseToken = v.text(input.leaseToken, "leaseToken", 128);
     const progress =
       input.progress === undefined ? undefined : v.json(input.progress, "progress", this.maxPayloadBytes);
-    const now = this.now();
-    const leaseExpiresAt = new Date(now.getTime() + this.leaseSeconds(input.leaseSeconds) * 1000);
-    const job = await this.store.extendLease(jobId, leaseToken, leaseExpiresAt, progress, now);
+    const leaseSeconds = this.optionalLeaseSeconds(input.leaseSeconds);
+    const job = await this.store.extendLease(jobId, leaseToken, leaseSeconds, progress, this.now());
     if (!job) return this.explainMiss(jobId, "heartbeat", leaseToken);
     return { job, cancelRequested: job.cancelRequestedAt !== null };
   }
@@ -388,10 +415,29 @@ export class JobService {
     return swept;
   }
 
-  /** Deletes finished jobs (and their events) older than the given times, in batches. */
+  /**
+   * SCHEDULED → QUEUED for due jobs of every queue (claims also do this for
+   * their own queues). Safe from many processes (SKIP LOCKED). Returns how many moved.
+   */
+  async promoteDueJobs(limit = 1_000): Promise<number> {
+    return this.publish(await this.store.promoteDueJobs([], this.now(), v.integer(limit, "limit", 1, 100_000)));
+  }
+
+  /**
+   * Deletes finished jobs (and their events) older than the given times, in
+   * batches of `batchSize`, at most `maxBatches` per state group (default: until done).
+   */
   async pruneFinishedJobs(input: PruneInput): Promise<number> {
     const batch = input.batchSize === undefined ? 500 : v.integer(input.batchSize, "batchSize", 1, 10_000);
-    const queue = input.queue === undefined ? undefined : v.queueName(input.queue);
+    const maxBatches =
+      input.maxBatches === undefined ? Infinity : v.integer(input.maxBatches, "maxBatches", 1, 1_000_000);
+    if (input.queue === undefined) {
+      // Retention reads per queue (jobs_queue_finished_at_idx), so go queue by queue.
+      let total = 0;
+      for (const q of await this.store.getQueues()) total += await this.pruneFinishedJobs({ ...input, queue: q.name });
+      return total;
+    }
+    const queue = v.queueName(input.queue);
     const passes: { states: JobState[]; before: Date }[] = [];
     if (input.succeededBefore !== undefined) {
       passes.push({ states: [JobState.SUCCEEDED], before: v.date(input.succeededBefore, "succeededBefore") });
@@ -405,12 +451,12 @@ export class JobService {
     if (passes.length === 0) throw new ValidationError("succeededBefore", "give succeededBefore and/or failedBefore");
     let total = 0;
     for (const pass of passes) {
-      for (;;) {
+      for (let n = 0; n < maxBatches; n++) {
         const deleted = await this.store.deleteFinishedJobs({
           states: pass.states,
           finishedBefore: pass.before,
           limit: batch,
-          ...(queue !== undefined && { queue }),
+          queue,
         });
         total += deleted;
         if (deleted < batch) break;
@@ -421,9 +467,10 @@ export class JobService {
 
   // ---- internals -------------------------------------------------------------
 
-  private leaseSeconds(value: unknown): number {
+  /** undefined: the queue's default lease (else LIMITS.defaultLeaseSeconds), decided by the store. */
+  private optionalLeaseSeconds(value: unknown): number | undefined {
     return value === undefined || value === null
-      ? LIMITS.defaultLeaseSeconds
+      ? undefined
       : v.integer(value, "leaseSeconds", LIMITS.leaseSecondsMin, LIMITS.leaseSecondsMax);
   }
 

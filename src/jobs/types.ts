@@ -160,4 +160,6 @@ export interface PruneInput {
   queue?: string;
   /** Rows deleted per transaction (default 500). */
   batchSize?: number;
+  /** Stop after this many batches per state group (default: until nothing is left). */
+  maxBatches?: number;
 }

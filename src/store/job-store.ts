@@ -7,6 +7,7 @@
 import type { BackoffPolicy } from "../jobs/backoff.ts";
 import type { JobEventType, JobState } from "../jobs/states.ts";
 import type { Job, JobEvent, JsonValue } from "../jobs/types.ts";
+import type { QueueSettings, QueueSettingsPatch } from "../queues/types.ts";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -63,8 +64,41 @@ export interface ClaimSpec {
   queues: string[];
   workerId: string;
   limit: number;
-  leaseExpiresAt: Date;
-  now: Date;
+  /** Lease length; undefined = each queue's default lease, else LIMITS.defaultLeaseSeconds. */
+  leaseSeconds: number | undefined;
+  /**
+   * Read once the queue locks are held, so that a claim's start time is later
+   * than every finish its concurrency check counted.
+   */
+  clock: () => Date;
+  /** The queue policy (queues/policy.ts), decided by the caller and applied by the store under the lock. */
+  policy: ClaimPolicy;
+}
+
+export interface ClaimPolicy {
+  /** Jobs `queue` may start now, given `running` RUNNING jobs; at most `wanted`. */
+  allowance(queue: QueueRow, running: number, now: Date, wanted: number): number;
+  /** The queue's start log after `started` claims at `now`. */
+  recordStarts(queue: QueueRow, now: Date, started: number): number[];
+}
+
+/** A queue's settings plus the store-internal rate-limit log. */
+export interface QueueRow extends QueueSettings {
+  /** Start times (epoch ms, oldest first) of the latest rateLimit.count claims. */
+  recentStarts: number[];
+}
+
+/** What queue stats are computed from; every figure read through an index. */
+export interface QueueStatsRow {
+  /** Count by state (states with no job may be missing). */
+  counts: Record<string, number>;
+  startedSince: number;
+  finishedSince: number;
+  /** Run times (ms) of the newest RECENT_RUNS succeeded jobs. */
+  recentRunsMs: number[];
+  oldestReadyRunAt: Date | null;
+  /** Start times of RUNNING jobs (at most RUNNING_SAMPLE). */
+  runningStartedAt: Date[];
 }
 
 export interface ListJobsSpec {
@@ -81,7 +115,7 @@ export interface ListJobsSpec {
 export interface DeleteFinishedSpec {
   states: readonly JobState[];
   finishedBefore: Date;
-  queue?: string;
+  queue: string;
   limit: number;
 }
 
@@ -95,9 +129,13 @@ export interface JobStore {
   readonly dialect: Dialect;
 
   /**
-   * Inserts jobs in one transaction, each with its `enqueued` event (seq 1).
-   * Guard: (queue, idempotencyKey) unique — a seen key yields the existing job
-   * with created=false and writes nothing for it. All or nothing.
+   * Inserts jobs in one transaction, each with its `enqueued` event (seq 1), and
+   * creates the row of a queue seen for the first time.
+   * Guards: (queue, idempotencyKey) unique — a seen key yields the existing job
+   * with created=false and writes nothing for it. maxQueued — if a queue that
+   * received new jobs now holds more waiting jobs (QUEUED + SCHEDULED) than its
+   * maxQueued, throws QueueFullError and writes nothing (PostgreSQL: under the
+   * queue row lock, so racing producers cannot overshoot). All or nothing.
    */
   insertJobs(jobs: readonly NewJob[], now: Date): Promise<Written<{ job: Job; created: boolean }[]>>;
 
@@ -110,8 +148,13 @@ export interface JobStore {
   /**
    * QUEUED → RUNNING for up to `limit` jobs of `queues`, ordered by priority,
    * runAt, id; sets attempts+1, a fresh lease token, worker and expiry, and a
-   * `claimed` event each. PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: one
-   * UPDATE … RETURNING statement. No job is returned to two callers.
+   * `claimed` event each. No job is returned to two callers (PostgreSQL: FOR
+   * UPDATE SKIP LOCKED; SQLite: one writer at a time).
+   * Queue policies, atomically with the claim: a paused queue gives nothing; a
+   * queue with a concurrency limit or a rate limit is claimed under its row lock
+   * (FOR UPDATE), and gives at most what `spec.policy.allowance` allows given
+   * the RUNNING count and start log read under that lock; the start log is
+   * updated in the same transaction.
    */
   claimJobs(spec: ClaimSpec): Promise<Written<Job[]>>;
 
@@ -122,13 +165,15 @@ export interface JobStore {
   transition(spec: TransitionSpec): Promise<Written<Job> | null>;
 
   /**
-   * Heartbeat: sets leaseExpiresAt (and progress if given) on a RUNNING job
-   * holding `leaseToken`. No event. Returns null when the guard fails.
+   * Heartbeat: sets leaseExpiresAt to now + leaseSeconds (undefined: the
+   * queue's default lease, else LIMITS.defaultLeaseSeconds) and progress if
+   * given, on a RUNNING job holding `leaseToken`. No event. Returns null when
+   * the guard fails.
    */
   extendLease(
     jobId: string,
     leaseToken: string,
-    leaseExpiresAt: Date,
+    leaseSeconds: number | undefined,
     progress: JsonValue | null | undefined,
     now: Date,
   ): Promise<Job | null>;
@@ -143,6 +188,21 @@ export interface JobStore {
 
   /** Deletes up to `limit` finished jobs and (by cascade) their events. Returns the count. */
   deleteFinishedJobs(spec: DeleteFinishedSpec): Promise<number>;
+
+  /** Queue rows by name (all queues, by name, when `names` is omitted); unknown names are absent. */
+  getQueues(names?: readonly string[]): Promise<QueueRow[]>;
+
+  /** Creates the queue row if needed and applies `patch` (undefined = unchanged, null = cleared). */
+  configureQueue(name: string, patch: QueueSettingsPatch, now: Date): Promise<QueueRow>;
+
+  /** The raw figures of a queue's stats, each read through an index (no scan of `jobs`). */
+  readQueueStats(queue: string, since: Date): Promise<QueueStatsRow>;
+
+  /**
+   * Folds up to `limit` of the oldest count deltas into queue_state_counts.
+   * Safe from several processes at once (PostgreSQL: SKIP LOCKED). Returns how many it folded.
+   */
+  compactQueueCounts(limit: number): Promise<number>;
 
   close(): Promise<void>;
 }

@@ -8,8 +8,11 @@
  */
 import { empty, join, raw, sqltag as sql } from "@prisma/client/runtime/client";
 import type { Sql } from "@prisma/client/runtime/client";
+import { QueueFullError } from "../jobs/errors.ts";
+import { LIMITS } from "../jobs/limits.ts";
 import { JobEventType, JobState } from "../jobs/states.ts";
 import type { Job, JobEvent, JsonValue } from "../jobs/types.ts";
+import type { QueueSettingsPatch } from "../queues/types.ts";
 import type { DialectSql } from "./dialect-sql.ts";
 import type {
   ClaimSpec,
@@ -18,10 +21,12 @@ import type {
   JobStore,
   ListJobsSpec,
   NewJob,
+  QueueRow,
+  QueueStatsRow,
   TransitionSpec,
   Written,
 } from "./job-store.ts";
-import { toJob, toJobEvent } from "./rows.ts";
+import { toJob, toJobEvent, toQueue } from "./rows.ts";
 import type { Row, SqlClient, SqlRunner } from "./sql-client.ts";
 
 interface EventRow {
@@ -55,6 +60,31 @@ const PATCH_COLUMNS: Record<keyof JobPatch, { column: string; json?: boolean }> 
 
 /** Largest number of rows written by one multi-row INSERT (8 parameters each). */
 const INSERT_CHUNK = 500;
+
+/** Succeeded jobs whose run times feed the average and p95 of the queue stats. */
+export const RECENT_RUNS = 100;
+/** Most RUNNING jobs read for the wait estimate (a queue rarely runs more at once). */
+const RUNNING_SAMPLE = 1_000;
+
+/** Column of each queue setting; rateLimit spans two. */
+const QUEUE_COLUMNS = {
+  paused: "paused",
+  concurrency: "concurrency",
+  maxQueued: "max_queued",
+  defaultPriority: "default_priority",
+  defaultMaxAttempts: "default_max_attempts",
+  defaultLeaseSeconds: "default_lease_seconds",
+  retainSucceededSeconds: "retain_succeeded_seconds",
+  retainFailedSeconds: "retain_failed_seconds",
+} as const satisfies Partial<Record<keyof QueueSettingsPatch, string>>;
+
+const WAITING_STATES = [JobState.QUEUED, JobState.SCHEDULED];
+
+interface Candidate {
+  id: string;
+  priority: number;
+  runAt: Date;
+}
 
 export class PrismaJobStore implements JobStore {
   readonly dialect;
@@ -91,6 +121,24 @@ export class PrismaJobStore implements JobStore {
 
   async insertJobs(jobs: readonly NewJob[], now: Date): Promise<Written<{ job: Job; created: boolean }[]>> {
     return this.sqlOf.transaction(this.client, async (tx) => {
+      // A queue exists from its first job on. This write comes first (see sqlite/dialect.ts).
+      const names = [...new Set(jobs.map((j) => j.queue))].sort();
+      await tx.$executeRaw(sql`
+        INSERT INTO "queues" ("name", "created_at", "updated_at")
+        VALUES ${join(names.map((n) => sql`(${n}, ${now}, ${now})`))}
+        ON CONFLICT ("name") DO NOTHING`);
+      let bounded = (await this.readQueues(tx, names, empty)).filter((q) => q.maxQueued !== null);
+      if (bounded.length > 0 && this.sqlOf.name === "postgres") {
+        // Serialise the producers of a bounded queue, and re-read under the lock.
+        bounded = (
+          await this.readQueues(
+            tx,
+            bounded.map((q) => q.name),
+            this.sqlOf.forUpdate,
+          )
+        ).filter((q) => q.maxQueued !== null);
+      }
+
       const out: { job: Job; created: boolean }[] = [];
       const events: EventRow[] = [];
       for (const j of jobs) {
@@ -125,6 +173,13 @@ export class PrismaJobStore implements JobStore {
         const found = existing[0];
         if (!found) throw new Error(`idempotent insert of ${j.queue}/${j.idempotencyKey} found no row`);
         out.push({ job: toJob(found, this.sqlOf), created: false });
+      }
+      for (const q of bounded) {
+        // Only a batch that added jobs to the queue can overfill it: a repeated
+        // idempotent enqueue returns its job even when the queue is full.
+        if (!out.some((o) => o.created && o.job.queue === q.name)) continue;
+        const waiting = await this.countJobs(tx, q.name, WAITING_STATES);
+        if (q.maxQueued !== null && waiting > q.maxQueued) throw new QueueFullError(q.name, q.maxQueued);
       }
       const written = await this.insertEvents(tx, events);
       return { value: out, events: written };
@@ -161,31 +216,86 @@ export class PrismaJobStore implements JobStore {
 
   async claimJobs(spec: ClaimSpec): Promise<Written<Job[]>> {
     return this.sqlOf.transaction(this.client, async (tx) => {
-      // The pick is a MATERIALIZED CTE so it runs exactly once: as a plain
-      // `WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` PostgreSQL may
-      // re-run the subquery and update more than n rows (seen in our tests).
-      const rows = await tx.$queryRaw<Row[]>(sql`
-        WITH "picked" AS MATERIALIZED (
-          SELECT "id" FROM "jobs"
-          WHERE "state" = ${JobState.QUEUED} AND "queue" IN (${join(spec.queues)}) AND "run_at" <= ${spec.now}
-          ORDER BY "priority", "run_at", "id"
-          LIMIT ${spec.limit}${this.sqlOf.forUpdateSkipLocked})
-        UPDATE "jobs" SET
-          "state" = ${JobState.RUNNING},
-          "attempts" = "attempts" + 1,
-          "worker_id" = ${spec.workerId},
-          "lease_token" = ${this.sqlOf.newLeaseToken},
-          "lease_expires_at" = ${spec.leaseExpiresAt},
-          "cancel_requested_at" = NULL,
-          "progress" = NULL,
-          "started_at" = ${spec.now},
-          "last_seq" = "last_seq" + 1,
-          "updated_at" = ${spec.now}
-        WHERE "id" IN (SELECT "id" FROM "picked") AND "state" = ${JobState.QUEUED}
-        RETURNING *`);
-      const jobs = rows
-        .map((r) => toJob(r, this.sqlOf))
-        .sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || compareIds(a.id, b.id));
+      if (this.sqlOf.takeWriteLock) await tx.$executeRaw(this.sqlOf.takeWriteLock);
+      const queues = new Map((await this.readQueues(tx, spec.queues, empty)).map((q) => [q.name, q]));
+      const isLimited = (q: QueueRow | undefined): q is QueueRow =>
+        q !== undefined && (q.concurrency !== null || q.rateLimit !== null);
+      const limitedNames = [...queues.values()].filter(isLimited).map((q) => q.name);
+      if (limitedNames.length > 0 && this.sqlOf.name === "postgres") {
+        // Claimers of a limited queue take turns on its row; the settings and
+        // the counts below are read after the lock, so they are current.
+        for (const q of await this.readQueues(tx, limitedNames, this.sqlOf.forUpdate)) queues.set(q.name, q);
+      }
+      const now = spec.clock();
+
+      const limited = spec.queues.map((name) => queues.get(name)).filter(isLimited);
+      const running = await this.countRunning(
+        tx,
+        limited.filter((q) => q.concurrency !== null && !q.paused).map((q) => q.name),
+      );
+      const groups: { queues: string[]; limit: number }[] = [];
+      const open = spec.queues.filter((name) => {
+        const q = queues.get(name);
+        return q === undefined || (!q.paused && !isLimited(q));
+      });
+      if (open.length > 0) groups.push({ queues: open, limit: spec.limit });
+      for (const q of limited) {
+        const allowed = spec.policy.allowance(q, running.get(q.name) ?? 0, now, spec.limit);
+        if (allowed > 0) groups.push({ queues: [q.name], limit: allowed });
+      }
+      if (groups.length === 0) return { value: [], events: [] };
+
+      const leaseSeconds = (name: string): number =>
+        spec.leaseSeconds ?? queues.get(name)?.defaultLeaseSeconds ?? LIMITS.defaultLeaseSeconds;
+      const leaseFor = new Map(spec.queues.map((name) => [name, new Date(now.getTime() + leaseSeconds(name) * 1000)]));
+      const distinct = [...new Set([...leaseFor.values()].map((d) => d.getTime()))];
+      const leaseExpiresAt =
+        distinct.length === 1
+          ? sql`${leaseFor.get(spec.queues[0] ?? "")}`
+          : sql`CASE "queue" ${join(
+              [...leaseFor].map(([name, at]) => sql`WHEN ${name} THEN ${at}`),
+              " ",
+            )} END`;
+
+      let rows: Row[];
+      const only = groups.length === 1 ? groups[0] : undefined;
+      if (only) {
+        // The common case is one atomic statement. The pick is a MATERIALIZED
+        // CTE so it runs exactly once: as a plain `WHERE id IN (SELECT … LIMIT n
+        // FOR UPDATE SKIP LOCKED)` PostgreSQL may re-run the subquery and update
+        // more than n rows (seen in our tests).
+        rows = await tx.$queryRaw<Row[]>(sql`
+          WITH "picked" AS MATERIALIZED (${this.pickSql(only.queues, only.limit, now)})
+          UPDATE "jobs" SET ${this.claimSet(spec.workerId, leaseExpiresAt, now)}
+          WHERE "id" IN (SELECT "id" FROM "picked") AND "state" = ${JobState.QUEUED}
+          RETURNING *`);
+      } else {
+        // Several queues with their own allowances: pick each one's candidates
+        // (locked), keep the best `limit` across all of them, claim those.
+        const candidates: Candidate[] = [];
+        for (const g of groups) {
+          const picked = await tx.$queryRaw<Row[]>(this.pickSql(g.queues, g.limit, now, sql`, "priority", "run_at"`));
+          candidates.push(
+            ...picked.map((r) => ({ id: String(r.id), priority: Number(r.priority), runAt: toDate(r.run_at) })),
+          );
+        }
+        const chosen = candidates.sort(byClaimOrder).slice(0, spec.limit);
+        if (chosen.length === 0) return { value: [], events: [] };
+        rows = await tx.$queryRaw<Row[]>(sql`
+          UPDATE "jobs" SET ${this.claimSet(spec.workerId, leaseExpiresAt, now)}
+          WHERE "id" IN (${join(chosen.map((c) => BigInt(c.id)))}) AND "state" = ${JobState.QUEUED}
+          RETURNING *`);
+      }
+      const jobs = rows.map((r) => toJob(r, this.sqlOf)).sort(byClaimOrder);
+
+      for (const q of limited) {
+        const started = jobs.filter((j) => j.queue === q.name).length;
+        if (q.rateLimit === null || started === 0) continue;
+        const log = spec.policy.recordStarts(q, now, started);
+        await tx.$executeRaw(sql`
+          UPDATE "queues" SET "recent_starts" = ${this.sqlOf.json(log)} WHERE "name" = ${q.name}`);
+      }
+
       const events = await this.insertEvents(
         tx,
         jobs.map((j) => ({
@@ -196,11 +306,56 @@ export class PrismaJobStore implements JobStore {
           toState: JobState.RUNNING,
           attempt: j.attempts,
           data: { workerId: spec.workerId },
-          createdAt: spec.now,
+          createdAt: now,
         })),
       );
       return { value: jobs, events };
     });
+  }
+
+  /** The ready jobs of `queues` a claim takes first, locked (SKIP LOCKED) on PostgreSQL. */
+  private pickSql(queues: readonly string[], limit: number, now: Date, extra: Sql = empty): Sql {
+    return sql`
+      SELECT "id"${extra} FROM "jobs"
+      WHERE "state" = ${JobState.QUEUED} AND "queue" IN (${join([...queues])}) AND "run_at" <= ${now}
+      ORDER BY "priority", "run_at", "id"
+      LIMIT ${limit}${this.sqlOf.forUpdateSkipLocked}`;
+  }
+
+  private claimSet(workerId: string, leaseExpiresAt: Sql, now: Date): Sql {
+    return sql`
+      "state" = ${JobState.RUNNING},
+      "attempts" = "attempts" + 1,
+      "worker_id" = ${workerId},
+      "lease_token" = ${this.sqlOf.newLeaseToken},
+      "lease_expires_at" = ${leaseExpiresAt},
+      "cancel_requested_at" = NULL,
+      "progress" = NULL,
+      "started_at" = ${now},
+      "last_seq" = "last_seq" + 1,
+      "updated_at" = ${now}`;
+  }
+
+  private async readQueues(tx: SqlRunner, names: readonly string[], lock: Sql): Promise<QueueRow[]> {
+    if (names.length === 0) return [];
+    const rows = await tx.$queryRaw<Row[]>(sql`
+      SELECT * FROM "queues" WHERE "name" IN (${join([...names])}) ORDER BY "name"${lock}`);
+    return rows.map((r) => toQueue(r, this.sqlOf));
+  }
+
+  private async countRunning(tx: SqlRunner, queues: readonly string[]): Promise<Map<string, number>> {
+    if (queues.length === 0) return new Map();
+    const rows = await tx.$queryRaw<Row[]>(sql`
+      SELECT "queue", COUNT(*) AS "n" FROM "jobs"
+      WHERE "queue" IN (${join([...queues])}) AND "state" = ${JobState.RUNNING}
+      GROUP BY "queue"`);
+    return new Map(rows.map((r) => [String(r.queue), Number(r.n)]));
+  }
+
+  private async countJobs(tx: SqlRunner, queue: string, states: readonly string[]): Promise<number> {
+    const rows = await tx.$queryRaw<Row[]>(sql`
+      SELECT COUNT(*) AS "n" FROM "jobs" WHERE "queue" = ${queue} AND "state" IN (${join([...states])})`);
+    return Number(rows[0]?.n ?? 0);
   }
 
   async transition(spec: TransitionSpec): Promise<Written<Job> | null> {
@@ -246,10 +401,19 @@ export class PrismaJobStore implements JobStore {
   async extendLease(
     jobId: string,
     leaseToken: string,
-    leaseExpiresAt: Date,
+    leaseSeconds: number | undefined,
     progress: JsonValue | null | undefined,
     now: Date,
   ): Promise<Job | null> {
+    let seconds = leaseSeconds;
+    if (seconds === undefined) {
+      const rows = await this.client.$queryRaw<Row[]>(sql`
+        SELECT "q"."default_lease_seconds" AS "s" FROM "jobs" "j" JOIN "queues" "q" ON "q"."name" = "j"."queue"
+        WHERE "j"."id" = ${BigInt(jobId)}`);
+      const s = rows[0]?.s;
+      seconds = s === null || s === undefined ? LIMITS.defaultLeaseSeconds : Number(s);
+    }
+    const leaseExpiresAt = new Date(now.getTime() + seconds * 1000);
     const progressSet = progress === undefined ? empty : sql`, "progress" = ${this.jsonOrNull(progress)}`;
     const rows = await this.client.$queryRaw<Row[]>(sql`
       UPDATE "jobs" SET "lease_expires_at" = ${leaseExpiresAt}, "updated_at" = ${now}${progressSet}
@@ -300,21 +464,105 @@ export class PrismaJobStore implements JobStore {
   }
 
   async deleteFinishedJobs(spec: DeleteFinishedSpec): Promise<number> {
-    const queueFilter = spec.queue === undefined ? empty : sql`AND "queue" = ${spec.queue}`;
     // Events go with their job through ON DELETE CASCADE (foreign_keys=ON on SQLite).
+    // The pick walks jobs_queue_finished_at_idx: only finished jobs have finished_at.
     return this.sqlOf.transaction(this.client, (tx) =>
       tx.$executeRaw(sql`
         WITH "old" AS MATERIALIZED (
           SELECT "id" FROM "jobs"
-          WHERE "state" IN (${join([...spec.states])}) AND "finished_at" < ${spec.finishedBefore} ${queueFilter}
+          WHERE "queue" = ${spec.queue} AND "finished_at" < ${spec.finishedBefore}
+            AND "state" IN (${join([...spec.states])})
           ORDER BY "finished_at" LIMIT ${spec.limit}${this.sqlOf.forUpdateSkipLocked})
         DELETE FROM "jobs" WHERE "id" IN (SELECT "id" FROM "old")`),
     );
   }
 
+  async getQueues(names?: readonly string[]): Promise<QueueRow[]> {
+    if (names !== undefined) return this.readQueues(this.client, names, empty);
+    const rows = await this.client.$queryRaw<Row[]>(sql`SELECT * FROM "queues" ORDER BY "name"`);
+    return rows.map((r) => toQueue(r, this.sqlOf));
+  }
+
+  async configureQueue(name: string, patch: QueueSettingsPatch, now: Date): Promise<QueueRow> {
+    const columns: string[] = [];
+    const values: Sql[] = [];
+    const set = (column: string, value: Sql): void => {
+      columns.push(column);
+      values.push(value);
+    };
+    for (const [key, column] of Object.entries(QUEUE_COLUMNS) as [keyof typeof QUEUE_COLUMNS, string][]) {
+      const value = patch[key];
+      if (value !== undefined) set(column, sql`${value}`);
+    }
+    if (patch.rateLimit !== undefined) {
+      set("rate_limit_count", sql`${patch.rateLimit?.count ?? null}`);
+      set("rate_limit_interval_ms", sql`${patch.rateLimit?.intervalMs ?? null}`);
+    }
+    if (patch.defaultBackoff !== undefined) set("default_backoff", this.jsonOrNull(patch.defaultBackoff));
+    const idents = columns.map(rawIdent);
+    const updates = [...idents.map((c) => sql`${c} = EXCLUDED.${c}`), sql`"updated_at" = EXCLUDED."updated_at"`];
+    return this.sqlOf.transaction(this.client, async (tx) => {
+      const rows = await tx.$queryRaw<Row[]>(sql`
+        INSERT INTO "queues" ("name", ${idents.length > 0 ? sql`${join(idents, ", ")}, ` : empty}"created_at", "updated_at")
+        VALUES (${name}, ${values.length > 0 ? sql`${join(values, ", ")}, ` : empty}${now}, ${now})
+        ON CONFLICT ("name") DO UPDATE SET ${join(updates, ", ")}
+        RETURNING *`);
+      const row = rows[0];
+      if (!row) throw new Error(`configuring queue ${name} returned no row`);
+      return toQueue(row, this.sqlOf);
+    });
+  }
+
+  async readQueueStats(queue: string, since: Date): Promise<QueueStatsRow> {
+    const [counts, started, finished, runs, oldest, running] = await Promise.all([
+      this.client.$queryRaw<Row[]>(sql`
+        SELECT "state", CAST(SUM("n") AS BIGINT) AS "n" FROM (
+          SELECT "state", "count" AS "n" FROM "queue_state_counts" WHERE "queue" = ${queue}
+          UNION ALL
+          SELECT "state", "delta" AS "n" FROM "queue_state_deltas" WHERE "queue" = ${queue}) AS "c"
+        GROUP BY "state"`),
+      this.client.$queryRaw<Row[]>(sql`
+        SELECT COUNT(*) AS "n" FROM "jobs" WHERE "queue" = ${queue} AND "started_at" >= ${since}`),
+      this.client.$queryRaw<Row[]>(sql`
+        SELECT COUNT(*) AS "n" FROM "jobs" WHERE "queue" = ${queue} AND "finished_at" >= ${since}`),
+      this.client.$queryRaw<Row[]>(sql`
+        SELECT "started_at", "finished_at" FROM "jobs"
+        WHERE "queue" = ${queue} AND "finished_at" IS NOT NULL AND "state" = ${JobState.SUCCEEDED}
+          AND "started_at" IS NOT NULL
+        ORDER BY "finished_at" DESC LIMIT ${RECENT_RUNS}`),
+      this.client.$queryRaw<Row[]>(sql`
+        SELECT MIN("run_at") AS "at" FROM "jobs" WHERE "queue" = ${queue} AND "state" = ${JobState.QUEUED}`),
+      this.client.$queryRaw<Row[]>(sql`
+        SELECT "started_at" FROM "jobs" WHERE "queue" = ${queue} AND "state" = ${JobState.RUNNING}
+        LIMIT ${RUNNING_SAMPLE}`),
+    ]);
+    const oldestAt = oldest[0]?.at;
+    return {
+      counts: Object.fromEntries(counts.map((r) => [String(r.state), Number(r.n)])),
+      startedSince: Number(started[0]?.n ?? 0),
+      finishedSince: Number(finished[0]?.n ?? 0),
+      recentRunsMs: runs.map((r) => toDate(r.finished_at).getTime() - toDate(r.started_at).getTime()),
+      oldestReadyRunAt: oldestAt === null || oldestAt === undefined ? null : toDate(oldestAt),
+      runningStartedAt: running.filter((r) => r.started_at !== null).map((r) => toDate(r.started_at)),
+    };
+  }
+
+  async compactQueueCounts(limit: number): Promise<number> {
+    return this.sqlOf.transaction(this.client, (tx) => this.sqlOf.compactQueueCounts(tx, limit));
+  }
+
   async close(): Promise<void> {
     await this.client.$disconnect();
   }
+}
+
+function byClaimOrder(a: Candidate, b: Candidate): number {
+  return a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || compareIds(a.id, b.id);
+}
+
+/** A timestamp column as returned by a raw query (Date on PostgreSQL; Date or text on SQLite). */
+function toDate(value: unknown): Date {
+  return value instanceof Date ? value : new Date(value as string);
 }
 
 /** Compares two decimal id strings numerically. */

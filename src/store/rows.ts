@@ -3,6 +3,7 @@ import type { BackoffPolicy } from "../jobs/backoff.ts";
 import type { JobEventType, JobState } from "../jobs/states.ts";
 import type { Job, JobEvent, JsonValue } from "../jobs/types.ts";
 import type { DialectSql } from "./dialect-sql.ts";
+import type { QueueRow } from "./job-store.ts";
 import type { Row } from "./sql-client.ts";
 
 function date(value: unknown): Date {
@@ -63,5 +64,35 @@ export function toJobEvent(row: Row, dialect: DialectSql): JobEvent {
     attempt: Number(row.attempt),
     data: row.data === null || row.data === undefined ? null : (dialect.decodeJson(row.data) as JsonValue),
     createdAt: date(row.created_at),
+  };
+}
+
+function optionalNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+export function toQueue(row: Row, dialect: DialectSql): QueueRow {
+  const count = optionalNumber(row.rate_limit_count);
+  const intervalMs = optionalNumber(row.rate_limit_interval_ms);
+  const backoff =
+    row.default_backoff === null || row.default_backoff === undefined ? null : dialect.decodeJson(row.default_backoff);
+  const starts =
+    row.recent_starts === null || row.recent_starts === undefined ? [] : dialect.decodeJson(row.recent_starts);
+  return {
+    name: row.name as string,
+    // SQLite returns booleans as 0/1.
+    paused: row.paused === true || row.paused === 1 || row.paused === 1n,
+    concurrency: optionalNumber(row.concurrency),
+    rateLimit: count === null || intervalMs === null ? null : { count, intervalMs },
+    maxQueued: optionalNumber(row.max_queued),
+    defaultPriority: optionalNumber(row.default_priority),
+    defaultMaxAttempts: optionalNumber(row.default_max_attempts),
+    defaultBackoff: backoff as BackoffPolicy | null,
+    defaultLeaseSeconds: optionalNumber(row.default_lease_seconds),
+    retainSucceededSeconds: optionalNumber(row.retain_succeeded_seconds),
+    retainFailedSeconds: optionalNumber(row.retain_failed_seconds),
+    recentStarts: Array.isArray(starts) ? starts.map(Number) : [],
+    createdAt: date(row.created_at),
+    updatedAt: date(row.updated_at),
   };
 }

@@ -20,6 +20,23 @@ export const postgresDialect: DialectSql = {
   forUpdateSkipLocked: sql` FOR UPDATE SKIP LOCKED`,
   newLeaseToken: sql`replace(gen_random_uuid()::text, '-', '')`,
   hasTag: (tag: string): Sql => sql`"jobs"."tags" @> ${JSON.stringify([tag])}::jsonb`,
+  takeWriteLock: null,
+  async compactQueueCounts(tx: SqlRunner, limit: number): Promise<number> {
+    // SKIP LOCKED: concurrent compactors fold disjoint deltas. ORDER BY in the
+    // upsert: every compactor locks count rows in the same order (no deadlock).
+    const rows = await tx.$queryRaw<{ n: bigint | number }[]>(sql`
+      WITH "moved" AS (
+        DELETE FROM "queue_state_deltas" WHERE "id" IN (
+          SELECT "id" FROM "queue_state_deltas" ORDER BY "id" LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        RETURNING "queue", "state", "delta"),
+      "folded" AS (
+        INSERT INTO "queue_state_counts" ("queue", "state", "count")
+        SELECT "queue", "state", SUM("delta") FROM "moved" GROUP BY "queue", "state" ORDER BY "queue", "state"
+        ON CONFLICT ("queue", "state") DO UPDATE SET "count" = "queue_state_counts"."count" + EXCLUDED."count"
+        RETURNING 1)
+      SELECT (SELECT COUNT(*) FROM "moved") AS "n", (SELECT COUNT(*) FROM "folded") AS "groups"`);
+    return Number(rows[0]?.n ?? 0);
+  },
   transaction: <R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R> =>
     client.$transaction(fn, { maxWait: 30_000, timeout: 60_000 }),
 };

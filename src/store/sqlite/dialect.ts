@@ -47,6 +47,20 @@ export function sqliteDialect(filePath: string): DialectSql {
     forUpdateSkipLocked: empty,
     newLeaseToken: sql`lower(hex(randomblob(16)))`,
     hasTag: (tag: string): Sql => sql`EXISTS (SELECT 1 FROM json_each("jobs"."tags") WHERE json_each.value = ${tag})`,
+    // A write statement takes SQLite's write lock even when it changes no row.
+    takeWriteLock: sql`UPDATE "queues" SET "name" = "name" WHERE 0`,
+    async compactQueueCounts(tx: SqlRunner, limit: number): Promise<number> {
+      // Writers are serialised (file lock + SQLite's own), so the two statements
+      // see the same deltas: nobody can add or fold any in between.
+      const upTo = sql`(SELECT COALESCE(MAX("id"), 0) FROM (
+        SELECT "id" FROM "queue_state_deltas" ORDER BY "id" LIMIT ${limit}))`;
+      await tx.$executeRaw(sql`
+        INSERT INTO "queue_state_counts" ("queue", "state", "count")
+        SELECT "queue", "state", SUM("delta") FROM "queue_state_deltas" WHERE "id" <= ${upTo}
+        GROUP BY "queue", "state"
+        ON CONFLICT ("queue", "state") DO UPDATE SET "count" = "count" + excluded."count"`);
+      return tx.$executeRaw(sql`DELETE FROM "queue_state_deltas" WHERE "id" <= ${upTo}`);
+    },
     transaction: <R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R> =>
       withFileLock(filePath, () => client.$transaction(fn, { maxWait: 30_000, timeout: 60_000 })),
   };

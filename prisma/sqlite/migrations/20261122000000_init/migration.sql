@@ -60,13 +60,15 @@ CREATE TABLE "queues" (
     "default_lease_seconds" INTEGER,
     "retain_succeeded_seconds" INTEGER,
     "retain_failed_seconds" INTEGER,
+    "recent_starts" TEXT,
     "created_at" DATETIME NOT NULL,
     "updated_at" DATETIME NOT NULL
 );
 
 CREATE UNIQUE INDEX "jobs_queue_idempotency_key_key" ON "jobs"("queue", "idempotency_key");
-CREATE INDEX "jobs_state_finished_at_idx" ON "jobs"("state", "finished_at");
-CREATE INDEX "jobs_queue_state_created_at_idx" ON "jobs"("queue", "state", "created_at");
+CREATE INDEX "jobs_queue_state_run_at_idx" ON "jobs"("queue", "state", "run_at");
+CREATE INDEX "jobs_queue_finished_at_idx" ON "jobs"("queue", "finished_at");
+CREATE INDEX "jobs_queue_started_at_idx" ON "jobs"("queue", "started_at");
 CREATE INDEX "jobs_lease_expires_at_idx" ON "jobs"("lease_expires_at");
 CREATE UNIQUE INDEX "job_events_job_id_seq_key" ON "job_events"("job_id", "seq");
 
@@ -75,3 +77,36 @@ CREATE UNIQUE INDEX "job_events_job_id_seq_key" ON "job_events"("job_id", "seq")
 -- and promotion cost does not grow with the number of finished jobs.
 CREATE INDEX "jobs_claim_idx" ON "jobs"("queue", "priority", "run_at", "id") WHERE "state" = 'QUEUED';
 CREATE INDEX "jobs_scheduled_idx" ON "jobs"("queue", "run_at") WHERE "state" = 'SCHEDULED';
+
+-- Per-queue counts by state (queue stats without scanning jobs). Every change of
+-- a job's state appends deltas in the same transaction; maintenance folds them
+-- into queue_state_counts (src/store/prisma-job-store.ts compactQueueCounts).
+CREATE TABLE "queue_state_counts" (
+    "queue" TEXT NOT NULL,
+    "state" TEXT NOT NULL,
+    "count" INTEGER NOT NULL,
+
+    PRIMARY KEY ("queue", "state")
+);
+
+CREATE TABLE "queue_state_deltas" (
+    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "queue" TEXT NOT NULL,
+    "state" TEXT NOT NULL,
+    "delta" INTEGER NOT NULL
+);
+
+CREATE INDEX "queue_state_deltas_queue_idx" ON "queue_state_deltas"("queue");
+
+CREATE TRIGGER "jobs_count_insert" AFTER INSERT ON "jobs" BEGIN
+    INSERT INTO "queue_state_deltas" ("queue", "state", "delta") VALUES (NEW."queue", NEW."state", 1);
+END;
+
+CREATE TRIGGER "jobs_count_update" AFTER UPDATE OF "state" ON "jobs" WHEN OLD."state" <> NEW."state" BEGIN
+    INSERT INTO "queue_state_deltas" ("queue", "state", "delta")
+    VALUES (OLD."queue", OLD."state", -1), (NEW."queue", NEW."state", 1);
+END;
+
+CREATE TRIGGER "jobs_count_delete" AFTER DELETE ON "jobs" BEGIN
+    INSERT INTO "queue_state_deltas" ("queue", "state", "delta") VALUES (OLD."queue", OLD."state", -1);
+END;
