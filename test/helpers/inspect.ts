@@ -42,3 +42,33 @@ export async function summariseEvents(db: TestDatabase): Promise<EventSummary[]>
 export function isGapless(s: EventSummary): boolean {
   return s.seqs.length === s.lastSeq && s.seqs.every((seq, i) => seq === i + 1);
 }
+
+export interface EventRecord {
+  id: number;
+  jobId: string;
+  type: string;
+  /** epoch ms */
+  at: number;
+}
+
+/** Every event of the database in id order (the order of their writes). */
+export async function readEventLog(db: TestDatabase): Promise<EventRecord[]> {
+  const query = `SELECT id, job_id, type, created_at FROM job_events ORDER BY id`;
+  let rows: { id: number | string; job_id: number | string; type: string; created_at: string | number | Date }[];
+  if (db.dialect === "sqlite") {
+    const conn = new (sqliteDatabaseClass())(db.url.slice("file:".length), { readonly: true });
+    try {
+      rows = conn.prepare(query).all() as typeof rows;
+    } finally {
+      conn.close();
+    }
+  } else {
+    rows = await withPg(async (c) => (await c.query(query)).rows as typeof rows, db.url);
+  }
+  return rows.map((r) => ({
+    id: Number(r.id),
+    jobId: String(r.job_id),
+    type: r.type,
+    at: r.created_at instanceof Date ? r.created_at.getTime() : new Date(r.created_at).getTime(),
+  }));
+}
