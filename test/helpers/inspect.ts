@@ -16,18 +16,10 @@ export interface EventSummary {
 export async function summariseEvents(db: TestDatabase): Promise<EventSummary[]> {
   const query = `SELECT j.id AS job_id, j.state, j.last_seq, e.seq FROM jobs j
     LEFT JOIN job_events e ON e.job_id = j.id ORDER BY j.id, e.seq`;
-  let rows: { job_id: number | string; state: string; last_seq: number; seq: number | null }[];
-  if (db.dialect === "sqlite") {
-    const Database = sqliteDatabaseClass();
-    const conn = new Database(db.url.slice("file:".length), { readonly: true });
-    try {
-      rows = conn.prepare(query).all() as typeof rows;
-    } finally {
-      conn.close();
-    }
-  } else {
-    rows = await withPg(async (c) => (await c.query(query)).rows as typeof rows, db.url);
-  }
+  const rows = await queryDatabase<{ job_id: number | string; state: string; last_seq: number; seq: number | null }>(
+    db,
+    query,
+  );
   const byJob = new Map<string, EventSummary>();
   for (const r of rows) {
     const id = String(r.job_id);
@@ -54,21 +46,29 @@ export interface EventRecord {
 /** Every event of the database in id order (the order of their writes). */
 export async function readEventLog(db: TestDatabase): Promise<EventRecord[]> {
   const query = `SELECT id, job_id, type, created_at FROM job_events ORDER BY id`;
-  let rows: { id: number | string; job_id: number | string; type: string; created_at: string | number | Date }[];
-  if (db.dialect === "sqlite") {
-    const conn = new (sqliteDatabaseClass())(db.url.slice("file:".length), { readonly: true });
-    try {
-      rows = conn.prepare(query).all() as typeof rows;
-    } finally {
-      conn.close();
-    }
-  } else {
-    rows = await withPg(async (c) => (await c.query(query)).rows as typeof rows, db.url);
-  }
+  const rows = await queryDatabase<{
+    id: number | string;
+    job_id: number | string;
+    type: string;
+    created_at: string | number | Date;
+  }>(db, query);
   return rows.map((r) => ({
     id: Number(r.id),
     jobId: String(r.job_id),
     type: r.type,
     at: r.created_at instanceof Date ? r.created_at.getTime() : new Date(r.created_at).getTime(),
   }));
+}
+
+/** Runs a read-only query on the test database directly, bypassing the store. */
+export async function queryDatabase<T>(db: TestDatabase, query: string): Promise<T[]> {
+  if (db.dialect === "sqlite") {
+    const conn = new (sqliteDatabaseClass())(db.url.slice("file:".length), { readonly: true });
+    try {
+      return conn.prepare(query).all() as T[];
+    } finally {
+      conn.close();
+    }
+  }
+  return withPg(async (c) => (await c.query(query)).rows as T[], db.url);
 }
