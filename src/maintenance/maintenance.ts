@@ -50,6 +50,7 @@ export class Maintenance {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = true;
+  private generation = 0;
 
   constructor(
     private readonly jobs: JobService,
@@ -121,18 +122,40 @@ export class Maintenance {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    // Each start() is a new loop: a tick of an earlier loop (stopped without
+    // awaiting stop()) must neither schedule more ticks nor clear `running`.
+    const generation = ++this.generation;
+    const live = (): boolean => !this.stopped && this.generation === generation;
     const loop = (): void => {
-      this.running = this.runOnce()
+      const tick: Promise<void> = this.runOnce()
         .then(
           () => undefined,
-          (e: unknown) => this.o.onError(coerceError(e)),
+          (e: unknown) => this.report(coerceError(e)),
         )
         .finally(() => {
-          this.running = undefined;
-          if (!this.stopped) this.timer = setTimeout(loop, this.o.intervalMs);
+          if (this.running === tick) this.running = undefined;
+          if (live()) this.timer = setTimeout(loop, this.o.intervalMs);
         });
+      this.running = tick;
     };
-    loop();
+    // Ticks never overlap: the first one waits for a tick still in progress.
+    const previous = this.running;
+    if (previous) {
+      this.running = previous.then(() => {
+        if (live()) loop();
+      });
+    } else {
+      loop();
+    }
+  }
+
+  /** Hands a failed tick to onError; a throwing onError must not kill the loop (or the process). */
+  private report(error: Error): void {
+    try {
+      this.o.onError(error);
+    } catch (e) {
+      console.error("jobwire: maintenance onError threw", coerceError(e), "while reporting", error);
+    }
   }
 
   /** Stops the loop and waits for a tick in progress to end. */

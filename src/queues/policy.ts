@@ -53,7 +53,7 @@ export interface WaitEstimateInput {
   rateLimit: RateLimit | null;
   /** Start log of the rate limit, oldest first (epoch ms). */
   recentStarts: readonly number[];
-  /** Jobs that would start before the new one (QUEUED now). */
+  /** QUEUED jobs that would start before the new one (priority number <= its own). */
   ahead: number;
   /** Start times (epoch ms) of the jobs RUNNING now. */
   runningStartedAt: readonly number[];

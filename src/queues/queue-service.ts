@@ -104,7 +104,11 @@ export class QueueService {
     const name = v.queueName(nameInput, "name");
     const queue = await this.queueRow(name);
     const now = this.now();
-    const raw = await this.store.readQueueStats(name, new Date(now.getTime() - STATS_WINDOW_MS));
+    const raw = await this.store.readQueueStats(
+      name,
+      new Date(now.getTime() - STATS_WINDOW_MS),
+      queue.defaultPriority ?? 0,
+    );
     const counts = Object.fromEntries(Object.values(JobState).map((s) => [s, raw.counts[s] ?? 0])) as Record<
       JobState,
       number
@@ -125,7 +129,7 @@ export class QueueService {
         concurrency: queue.concurrency,
         rateLimit: queue.rateLimit,
         recentStarts: queue.recentStarts,
-        ahead: counts.QUEUED,
+        ahead: raw.ahead,
         runningStartedAt: raw.runningStartedAt.map((d) => d.getTime()),
         averageRunMs,
         nowMs: now.getTime(),

@@ -97,6 +97,8 @@ export interface QueueStatsRow {
   /** Run times (ms) of the newest RECENT_RUNS succeeded jobs. */
   recentRunsMs: number[];
   oldestReadyRunAt: Date | null;
+  /** QUEUED jobs a new job of priority `aheadOfPriority` would wait behind (priority <= it). */
+  ahead: number;
   /** Start times of RUNNING jobs (at most RUNNING_SAMPLE). */
   runningStartedAt: Date[];
 }
@@ -196,7 +198,7 @@ export interface JobStore {
   configureQueue(name: string, patch: QueueSettingsPatch, now: Date): Promise<QueueRow>;
 
   /** The raw figures of a queue's stats, each read through an index (no scan of `jobs`). */
-  readQueueStats(queue: string, since: Date): Promise<QueueStatsRow>;
+  readQueueStats(queue: string, since: Date, aheadOfPriority: number): Promise<QueueStatsRow>;
 
   /**
    * Folds up to `limit` of the oldest count deltas into queue_state_counts.

@@ -513,8 +513,8 @@ export class PrismaJobStore implements JobStore {
     });
   }
 
-  async readQueueStats(queue: string, since: Date): Promise<QueueStatsRow> {
-    const [counts, started, finished, runs, oldest, running] = await Promise.all([
+  async readQueueStats(queue: string, since: Date, aheadOfPriority: number): Promise<QueueStatsRow> {
+    const [counts, started, finished, runs, oldest, running, ahead] = await Promise.all([
       this.client.$queryRaw<Row[]>(sql`
         SELECT "state", CAST(SUM("n") AS BIGINT) AS "n" FROM (
           SELECT "state", "count" AS "n" FROM "queue_state_counts" WHERE "queue" = ${queue}
@@ -535,6 +535,10 @@ export class PrismaJobStore implements JobStore {
       this.client.$queryRaw<Row[]>(sql`
         SELECT "started_at" FROM "jobs" WHERE "queue" = ${queue} AND "state" = ${JobState.RUNNING}
         LIMIT ${RUNNING_SAMPLE}`),
+      // Claim order is priority first: a job with a larger priority number is not ahead.
+      this.client.$queryRaw<Row[]>(sql`
+        SELECT COUNT(*) AS "n" FROM "jobs"
+        WHERE "queue" = ${queue} AND "state" = ${JobState.QUEUED} AND "priority" <= ${aheadOfPriority}`),
     ]);
     const oldestAt = oldest[0]?.at;
     return {
@@ -543,6 +547,7 @@ export class PrismaJobStore implements JobStore {
       finishedSince: Number(finished[0]?.n ?? 0),
       recentRunsMs: runs.map((r) => toDate(r.finished_at).getTime() - toDate(r.started_at).getTime()),
       oldestReadyRunAt: oldestAt === null || oldestAt === undefined ? null : toDate(oldestAt),
+      ahead: Number(ahead[0]?.n ?? 0),
       runningStartedAt: running.filter((r) => r.started_at !== null).map((r) => toDate(r.started_at)),
     };
   }
