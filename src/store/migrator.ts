@@ -72,7 +72,10 @@ export async function migrateSqlite(filePath: string, progress: MigrateProgress 
   const Database = sqliteDatabaseClass();
   const db = new Database(filePath, { timeout: 30_000 });
   try {
-    db.pragma("journal_mode = WAL");
+    // Switching a fresh file to WAL needs a moment of exclusive access and can
+    // answer SQLITE_BUSY at once (no busy handler) while another process
+    // migrates the same file: retry it within the busy timeout.
+    retryWhileBusy(() => db.pragma("journal_mode = WAL"), 30_000);
     db.pragma("foreign_keys = ON");
     db.exec(`CREATE TABLE IF NOT EXISTS "${TABLE}" (
       "name" TEXT NOT NULL PRIMARY KEY, "checksum" TEXT NOT NULL, "applied_at" TEXT NOT NULL)`);
@@ -149,5 +152,18 @@ export async function migratePostgres(
     }
   } finally {
     await client.end();
+  }
+}
+
+function retryWhileBusy<T>(fn: () => T, timeoutMs: number): T {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return fn();
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if ((code !== "SQLITE_BUSY" && code !== "SQLITE_LOCKED") || Date.now() > deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
   }
 }
