@@ -16,50 +16,35 @@ import { Maintenance } from "../../src/maintenance/maintenance.ts";
 import type { MaintenanceOptions, MaintenanceReport } from "../../src/maintenance/maintenance.ts";
 import { QueueService } from "../../src/queues/queue-service.ts";
 import type { JobStore } from "../../src/store/job-store.ts";
-import { sqliteDatabaseClass } from "../../src/store/sqlite/driver.ts";
-import { BACKENDS, createTestDatabase, withPg } from "../helpers/backends.ts";
+import { BACKENDS, createTestDatabase } from "../helpers/backends.ts";
 import type { TestDatabase } from "../helpers/backends.ts";
 import { ManualClock } from "../helpers/clock.ts";
-import { isGapless, summariseEvents } from "../helpers/inspect.ts";
+import { isGapless, queryDatabase, summariseEvents } from "../helpers/inspect.ts";
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-/** Rows straight from the database, not through the code under test. */
-async function rawRows<T extends Record<string, unknown>>(db: TestDatabase, query: string): Promise<T[]> {
-  if (db.dialect === "sqlite") {
-    const Database = sqliteDatabaseClass();
-    const conn = new Database(db.url.slice("file:".length), { readonly: true });
-    try {
-      return conn.prepare(query).all() as T[];
-    } finally {
-      conn.close();
-    }
-  }
-  return withPg(async (c) => (await c.query(query)).rows as T[], db.url);
-}
-
 async function jobIdsInDb(db: TestDatabase): Promise<string[]> {
-  const rows = await rawRows<{ id: number | string }>(db, `SELECT "id" FROM "jobs"`);
+  const rows = await queryDatabase<{ id: number | string }>(db, `SELECT "id" FROM "jobs"`);
   return rows.map((r) => String(r.id)).sort(byId);
 }
 
 /** Job ids that own at least one job_events row (orphans included). */
 async function eventJobIdsInDb(db: TestDatabase): Promise<string[]> {
-  const rows = await rawRows<{ job_id: number | string }>(db, `SELECT DISTINCT "job_id" FROM "job_events"`);
+  const rows = await queryDatabase<{ job_id: number | string }>(db, `SELECT DISTINCT "job_id" FROM "job_events"`);
   return rows.map((r) => String(r.job_id)).sort(byId);
 }
 
 async function pendingDeltas(db: TestDatabase): Promise<number> {
-  const rows = await rawRows<{ n: number | string }>(db, `SELECT COUNT(*) AS "n" FROM "queue_state_deltas"`);
+  const rows = await queryDatabase<{ n: number | string }>(db, `SELECT COUNT(*) AS "n" FROM "queue_state_deltas"`);
   return Number(rows[0]?.n ?? -1);
 }
 
 /** Counts by queue and state, straight from `jobs`. */
 async function countsInDb(db: TestDatabase): Promise<Record<string, Record<string, number>>> {
-  const rows = await rawRows<{ queue: string; state: string; n: number | string }>(
+  const rows = await queryDatabase<{ queue: string; state: string; n: number | string }>(
     db,
     `SELECT "queue", "state", COUNT(*) AS "n" FROM "jobs" GROUP BY "queue", "state"`,
   );

@@ -19,6 +19,7 @@ import { PrismaJobStore, RECENT_RUNS } from "../../src/store/prisma-job-store.ts
 import type { SqlClient } from "../../src/store/sql-client.ts";
 import { sqliteDialect } from "../../src/store/sqlite/dialect.ts";
 import { sqliteDatabaseClass } from "../../src/store/sqlite/driver.ts";
+import { queryDatabase } from "../helpers/inspect.ts";
 import { BACKENDS, createTestDatabase, withPg } from "../helpers/backends.ts";
 import type { TestDatabase } from "../helpers/backends.ts";
 import { ManualClock } from "../helpers/clock.ts";
@@ -27,22 +28,9 @@ type StateCounts = Record<JobState, number>;
 
 const zeroCounts = (): StateCounts => Object.fromEntries(ALL_STATES.map((s) => [s, 0])) as StateCounts;
 
-/** Rows of a query run on the database directly (not through the store). */
-async function rawRows<T>(db: TestDatabase, query: string): Promise<T[]> {
-  if (db.dialect === "sqlite") {
-    const conn = new (sqliteDatabaseClass())(db.url.slice("file:".length), { readonly: true });
-    try {
-      return conn.prepare(query).all() as T[];
-    } finally {
-      conn.close();
-    }
-  }
-  return withPg(async (c) => (await c.query(query)).rows as T[], db.url);
-}
-
 /** Jobs per queue and state, counted in the jobs table itself. */
 async function tableCounts(db: TestDatabase): Promise<Map<string, StateCounts>> {
-  const rows = await rawRows<{ queue: string; state: JobState; n: number | string }>(
+  const rows = await queryDatabase<{ queue: string; state: JobState; n: number | string }>(
     db,
     `SELECT queue, state, COUNT(*) AS n FROM jobs GROUP BY queue, state`,
   );
@@ -56,7 +44,7 @@ async function tableCounts(db: TestDatabase): Promise<Map<string, StateCounts>> 
 }
 
 async function deltaRows(db: TestDatabase): Promise<number> {
-  const [row] = await rawRows<{ n: number | string }>(db, `SELECT COUNT(*) AS n FROM queue_state_deltas`);
+  const [row] = await queryDatabase<{ n: number | string }>(db, `SELECT COUNT(*) AS n FROM queue_state_deltas`);
   return Number(row?.n ?? -1);
 }
 
