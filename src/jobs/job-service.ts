@@ -12,7 +12,7 @@ import type { JobStore, JobPatch, TransitionSpec, Written } from "../store/job-s
 import { backoffDelayMs, DEFAULT_BACKOFF, parseBackoff } from "./backoff.ts";
 import { coerceError, InvalidTransitionError, LeaseLostError, NotFoundError, ValidationError } from "./errors.ts";
 import { LIMITS } from "./limits.ts";
-import { JobEventType, JobState, TRANSITIONS } from "./states.ts";
+import { JobEventType, JobState, TERMINAL_STATES, TRANSITIONS } from "./states.ts";
 import type { Operation } from "./states.ts";
 import type {
   ClaimInput,
@@ -28,10 +28,11 @@ import type {
   JobPage,
   LeasedJob,
   PruneInput,
+  PurgeInput,
   RescheduleInput,
 } from "./types.ts";
 import * as v from "./validate.ts";
-import type { ClaimPolicy, NewJob } from "../store/job-store.ts";
+import type { ClaimPolicy, ListJobsSpec, NewJob } from "../store/job-store.ts";
 import { claimAllowance, recordStarts } from "../queues/policy.ts";
 import type { QueueSettings } from "../queues/types.ts";
 
@@ -51,6 +52,8 @@ export interface JobServiceOptions {
 /** How often a read-decide-write is retried when another writer got there first. */
 const CAS_ATTEMPTS = 20;
 const LEASE_EXPIRED_CODE = "LEASE_EXPIRED";
+/** Rows deleted per transaction by purgeJobs. */
+const PURGE_BATCH = 1_000;
 
 /** The queue policy the store applies inside each claim transaction. */
 const CLAIM_POLICY: ClaimPolicy = {
@@ -350,21 +353,39 @@ export class JobService {
 
   /** Newest first. `after` is the opaque cursor of the previous page. */
   async listJobs(filter: JobFilter = {}, page: { first?: number; after?: string | null } = {}): Promise<JobPage> {
-    const limit = page.first === undefined ? 50 : v.integer(page.first, "first", 1, LIMITS.listPageMax);
+    const limit =
+      page.first === undefined || page.first === null ? 50 : v.integer(page.first, "first", 1, LIMITS.listPageMax);
     const spec = {
+      ...this.filterSpec(filter),
       limit: limit + 1,
-      ...(filter.queue !== undefined && { queue: v.queueName(filter.queue) }),
-      ...(filter.states !== undefined && { states: v.states(filter.states) }),
-      ...(filter.tag !== undefined && { tag: v.text(filter.tag, "tag", LIMITS.tagMaxLength) }),
-      ...(filter.createdAfter !== undefined && { createdAfter: v.date(filter.createdAfter, "createdAfter") }),
-      ...(filter.createdBefore !== undefined && { createdBefore: v.date(filter.createdBefore, "createdBefore") }),
       ...(page.after !== undefined && page.after !== null && { beforeId: decodeCursor(page.after) }),
     };
     const jobs = await this.store.listJobs(spec);
     const hasMore = jobs.length > limit;
     const pageJobs = hasMore ? jobs.slice(0, limit) : jobs;
     const last = pageJobs.at(-1);
-    return { jobs: pageJobs, nextCursor: hasMore && last ? encodeCursor(last.id) : null };
+    return {
+      jobs: pageJobs,
+      cursors: pageJobs.map((j) => encodeCursor(j.id)),
+      nextCursor: hasMore && last ? encodeCursor(last.id) : null,
+    };
+  }
+
+  /** How many jobs match `filter` (one COUNT; on a big table, filter by queue and state). */
+  async countJobs(filter: JobFilter = {}): Promise<number> {
+    return this.store.countJobs(this.filterSpec(filter));
+  }
+
+  private filterSpec(filter: JobFilter): Omit<ListJobsSpec, "beforeId" | "limit"> {
+    if (typeof filter !== "object" || filter === null) throw new ValidationError("filter", "must be an object");
+    const given = <K extends keyof JobFilter>(k: K): boolean => filter[k] !== undefined && filter[k] !== null;
+    return {
+      ...(given("queue") && { queue: v.queueName(filter.queue, "filter.queue") }),
+      ...(given("states") && { states: v.states(filter.states, "filter.states") }),
+      ...(given("tags") && { tags: v.tags(filter.tags, "filter.tags") }),
+      ...(given("createdAfter") && { createdAfter: v.date(filter.createdAfter, "filter.createdAfter") }),
+      ...(given("createdBefore") && { createdBefore: v.date(filter.createdBefore, "filter.createdBefore") }),
+    };
   }
 
   /** A job's events with seq > afterSeq, in seq order. */
@@ -375,6 +396,46 @@ export class JobService {
     const events = await this.store.listEvents(jobId, after, first);
     if (events.length === 0 && !(await this.store.getJob(jobId))) throw new NotFoundError("job", jobId);
     return events;
+  }
+
+  /**
+   * The newest `last` events of each job, one query for all of them (the
+   * GraphQL layer batches a page's `Job.events` through this). Unknown ids get [].
+   */
+  async recentEvents(jobIds: readonly string[], last: number): Promise<Map<string, JobEvent[]>> {
+    const ids = jobIds.map((id, i) => v.jobId(id, `jobIds[${i}]`));
+    return this.store.listRecentEvents(ids, v.integer(last, "last", 1, LIMITS.recentEventsMax));
+  }
+
+  /**
+   * Deletes finished jobs of one queue (and their events): every job in
+   * `states` (default all finished states) that finished before
+   * `finishedBefore` (default now). Waiting and running jobs are never purged;
+   * cancel them first. Deletes in batches, one transaction each. Returns the count.
+   */
+  async purgeJobs(input: PurgeInput): Promise<number> {
+    if (typeof input !== "object" || input === null) throw new ValidationError("input", "must be an object");
+    const queue = v.queueName(input.queue, "queue");
+    const states =
+      input.states === undefined || input.states === null ? [...TERMINAL_STATES] : v.states(input.states, "states");
+    const unfinished = states.find((s) => !TERMINAL_STATES.includes(s));
+    if (unfinished !== undefined) {
+      throw new ValidationError(
+        "states",
+        `${unfinished} jobs are not finished; only ${TERMINAL_STATES.join(", ")} can be purged`,
+      );
+    }
+    if (states.length === 0) throw new ValidationError("states", "must name at least one finished state");
+    const finishedBefore =
+      input.finishedBefore === undefined || input.finishedBefore === null
+        ? this.now()
+        : v.date(input.finishedBefore, "finishedBefore");
+    let total = 0;
+    for (;;) {
+      const deleted = await this.store.deleteFinishedJobs({ states, finishedBefore, queue, limit: PURGE_BATCH });
+      total += deleted;
+      if (deleted < PURGE_BATCH) return total;
+    }
   }
 
   // ---- maintenance -----------------------------------------------------------

@@ -27,4 +27,6 @@ export const LIMITS = Object.freeze({
   bulkEnqueueMax: 10_000,
   listPageMax: 1_000,
   eventsPageMax: 10_000,
+  /** Most recent events per job a page of jobs may ask for (Job.events(last)). */
+  recentEventsMax: 100,
 });

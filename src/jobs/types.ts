@@ -141,15 +141,26 @@ export interface RescheduleInput {
 export interface JobFilter {
   queue?: string;
   states?: JobState[];
-  tag?: string;
+  /** Jobs carrying every one of these tags. */
+  tags?: string[];
   createdAfter?: Date | string;
   createdBefore?: Date | string;
 }
 
 export interface JobPage {
   jobs: Job[];
+  /** The cursor of each job of `jobs` (pass one as `after` to continue after it). */
+  cursors: string[];
   /** Pass as `after` for the next page; null on the last page. */
   nextCursor: string | null;
+}
+
+export interface PurgeInput {
+  queue: string;
+  /** Finished states to delete (default all three: SUCCEEDED, FAILED, CANCELLED). */
+  states?: JobState[];
+  /** Only jobs that finished before this time (default: now, i.e. every finished job). */
+  finishedBefore?: Date | string;
 }
 
 export interface PruneInput {

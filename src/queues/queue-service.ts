@@ -96,6 +96,12 @@ export class QueueService {
     return settingsOf(await this.queueRow(v.queueName(name, "name")));
   }
 
+  /** The queues of these names that exist, in one read (for batch loading); unknown names are absent. */
+  async findQueues(names: readonly string[]): Promise<QueueSettings[]> {
+    const valid = names.map((name, i) => v.queueName(name, `names[${i}]`));
+    return valid.length === 0 ? [] : (await this.store.getQueues([...new Set(valid)])).map(settingsOf);
+  }
+
   async listQueues(): Promise<QueueSettings[]> {
     return (await this.store.getQueues()).map(settingsOf);
   }

@@ -51,8 +51,10 @@ export interface QueueSettingsPatch {
 }
 
 /** What configureQueue accepts before validation (backoff not yet parsed). */
-export type ConfigureQueueInput = Omit<QueueSettingsPatch, "defaultBackoff"> & {
+export type ConfigureQueueInput = Omit<QueueSettingsPatch, "defaultBackoff" | "paused"> & {
   name: string;
+  /** null is refused (a queue is paused or not); kept in the type for API callers. */
+  paused?: boolean | null;
   defaultBackoff?: unknown;
 };
 

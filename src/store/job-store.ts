@@ -106,7 +106,8 @@ export interface QueueStatsRow {
 export interface ListJobsSpec {
   queue?: string;
   states?: readonly JobState[];
-  tag?: string;
+  /** Jobs carrying every one of these tags. */
+  tags?: readonly string[];
   createdAfter?: Date;
   createdBefore?: Date;
   /** Return jobs with id < beforeId (pages go newest first). */
@@ -184,6 +185,13 @@ export interface JobStore {
   getJobByKey(queue: string, idempotencyKey: string): Promise<Job | null>;
   listJobs(spec: ListJobsSpec): Promise<Job[]>;
   listEvents(jobId: string, afterSeq: number, limit: number): Promise<JobEvent[]>;
+  /** How many jobs match the filter of `spec` (its cursor and limit are ignored). */
+  countJobs(spec: Omit<ListJobsSpec, "beforeId" | "limit">): Promise<number>;
+  /**
+   * The newest `last` events of each of `jobIds`, in one statement (for batch
+   * loading a page of jobs with their recent events); each job's in seq order.
+   */
+  listRecentEvents(jobIds: readonly string[], last: number): Promise<Map<string, JobEvent[]>>;
 
   /** RUNNING jobs whose lease expired before `now` (oldest first), for the sweeper. */
   findExpiredLeases(now: Date, limit: number): Promise<{ id: string; leaseToken: string }[]>;
@@ -205,6 +213,12 @@ export interface JobStore {
    * Safe from several processes at once (PostgreSQL: SKIP LOCKED). Returns how many it folded.
    */
   compactQueueCounts(limit: number): Promise<number>;
+
+  /**
+   * Throws unless the database answers and every migration this build ships is
+   * recorded as applied (what /readyz reports).
+   */
+  checkReady(): Promise<void>;
 
   close(): Promise<void>;
 }

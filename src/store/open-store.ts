@@ -14,6 +14,8 @@ import { migratePostgres, migrateSqlite } from "./migrator.ts";
 import type { MigrateProgress, MigrateResult } from "./migrator.ts";
 import { postgresDialect } from "./postgres/dialect.ts";
 import { PrismaJobStore } from "./prisma-job-store.ts";
+import type { Sql } from "@prisma/client/runtime/client";
+import { observeStatements } from "./sql-client.ts";
 import type { SqlClient } from "./sql-client.ts";
 import { sqliteDialect } from "./sqlite/dialect.ts";
 import { routeSqliteDriverImports } from "./sqlite/driver.ts";
@@ -28,6 +30,8 @@ export interface OpenStoreOptions {
   /** SQLite busy timeout in ms: how long a writer waits for another process (default 5000). */
   busyTimeoutMs?: number;
   progress?: MigrateProgress;
+  /** Sees every statement the store sends (to count or time round trips). */
+  onStatement?: (statement: Sql) => void;
 }
 
 export function parseDatabaseUrl(url: string): DatabaseTarget {
@@ -72,7 +76,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     await client.$queryRawUnsafe("PRAGMA journal_mode = WAL");
     await client.$queryRawUnsafe("PRAGMA synchronous = FULL");
     await client.$queryRawUnsafe("PRAGMA foreign_keys = ON");
-    return new PrismaJobStore(client as unknown as SqlClient, sqliteDialect(target.filePath));
+    return new PrismaJobStore(observed(client as unknown as SqlClient, options), sqliteDialect(target.filePath));
   }
 
   const client = new PostgresPrismaClient({
@@ -80,5 +84,9 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   });
   // Fail fast with the driver's message when the database is unreachable.
   await client.$queryRawUnsafe("SELECT 1");
-  return new PrismaJobStore(client as unknown as SqlClient, postgresDialect);
+  return new PrismaJobStore(observed(client as unknown as SqlClient, options), postgresDialect);
+}
+
+function observed(client: SqlClient, options: OpenStoreOptions): SqlClient {
+  return options.onStatement ? observeStatements(client, options.onStatement) : client;
 }

@@ -26,6 +26,7 @@ import type {
   TransitionSpec,
   Written,
 } from "./job-store.ts";
+import { loadMigrations } from "./migrator.ts";
 import { toJob, toJobEvent, toQueue } from "./rows.ts";
 import type { Row, SqlClient, SqlRunner } from "./sql-client.ts";
 
@@ -178,7 +179,7 @@ export class PrismaJobStore implements JobStore {
         // Only a batch that added jobs to the queue can overfill it: a repeated
         // idempotent enqueue returns its job even when the queue is full.
         if (!out.some((o) => o.created && o.job.queue === q.name)) continue;
-        const waiting = await this.countJobs(tx, q.name, WAITING_STATES);
+        const waiting = await this.countWaiting(tx, q.name, WAITING_STATES);
         if (q.maxQueued !== null && waiting > q.maxQueued) throw new QueueFullError(q.name, q.maxQueued);
       }
       const written = await this.insertEvents(tx, events);
@@ -352,7 +353,7 @@ export class PrismaJobStore implements JobStore {
     return new Map(rows.map((r) => [String(r.queue), Number(r.n)]));
   }
 
-  private async countJobs(tx: SqlRunner, queue: string, states: readonly string[]): Promise<number> {
+  private async countWaiting(tx: SqlRunner, queue: string, states: readonly string[]): Promise<number> {
     const rows = await tx.$queryRaw<Row[]>(sql`
       SELECT COUNT(*) AS "n" FROM "jobs" WHERE "queue" = ${queue} AND "state" IN (${join([...states])})`);
     return Number(rows[0]?.n ?? 0);
@@ -434,18 +435,29 @@ export class PrismaJobStore implements JobStore {
   }
 
   async listJobs(spec: ListJobsSpec): Promise<Job[]> {
+    const conds = this.jobFilter(spec);
+    if (spec.beforeId !== undefined) conds.push(sql`"id" < ${BigInt(spec.beforeId)}`);
+    const rows = await this.client.$queryRaw<Row[]>(sql`
+      SELECT * FROM "jobs" WHERE ${join(conds, " AND ")} ORDER BY "id" DESC LIMIT ${spec.limit}`);
+    return rows.map((r) => toJob(r, this.sqlOf));
+  }
+
+  async countJobs(spec: Omit<ListJobsSpec, "beforeId" | "limit">): Promise<number> {
+    const rows = await this.client.$queryRaw<Row[]>(sql`
+      SELECT COUNT(*) AS "n" FROM "jobs" WHERE ${join(this.jobFilter(spec), " AND ")}`);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  private jobFilter(spec: Omit<ListJobsSpec, "beforeId" | "limit">): Sql[] {
     const conds: Sql[] = [sql`1 = 1`];
     if (spec.queue !== undefined) conds.push(sql`"queue" = ${spec.queue}`);
     if (spec.states !== undefined && spec.states.length > 0) {
       conds.push(sql`"state" IN (${join([...spec.states])})`);
     }
-    if (spec.tag !== undefined) conds.push(this.sqlOf.hasTag(spec.tag));
+    for (const tag of spec.tags ?? []) conds.push(this.sqlOf.hasTag(tag));
     if (spec.createdAfter !== undefined) conds.push(sql`"created_at" >= ${spec.createdAfter}`);
     if (spec.createdBefore !== undefined) conds.push(sql`"created_at" < ${spec.createdBefore}`);
-    if (spec.beforeId !== undefined) conds.push(sql`"id" < ${BigInt(spec.beforeId)}`);
-    const rows = await this.client.$queryRaw<Row[]>(sql`
-      SELECT * FROM "jobs" WHERE ${join(conds, " AND ")} ORDER BY "id" DESC LIMIT ${spec.limit}`);
-    return rows.map((r) => toJob(r, this.sqlOf));
+    return conds;
   }
 
   async listEvents(jobId: string, afterSeq: number, limit: number): Promise<JobEvent[]> {
@@ -453,6 +465,23 @@ export class PrismaJobStore implements JobStore {
       SELECT * FROM "job_events" WHERE "job_id" = ${BigInt(jobId)} AND "seq" > ${afterSeq}
       ORDER BY "seq" LIMIT ${limit}`);
     return rows.map((r) => toJobEvent(r, this.sqlOf));
+  }
+
+  async listRecentEvents(jobIds: readonly string[], last: number): Promise<Map<string, JobEvent[]>> {
+    const byJob = new Map<string, JobEvent[]>(jobIds.map((id) => [id, []]));
+    if (jobIds.length === 0) return byJob;
+    // Each job's newest `last` events: the window walks job_events' (job_id, seq) key.
+    const rows = await this.client.$queryRaw<Row[]>(sql`
+      SELECT * FROM (
+        SELECT "e".*, ROW_NUMBER() OVER (PARTITION BY "job_id" ORDER BY "seq" DESC) AS "rn"
+        FROM "job_events" AS "e" WHERE "job_id" IN (${join(jobIds.map((id) => BigInt(id)))})) AS "r"
+      WHERE "rn" <= ${last}
+      ORDER BY "job_id", "seq"`);
+    for (const row of rows) {
+      const event = toJobEvent(row, this.sqlOf);
+      byJob.get(event.jobId)?.push(event);
+    }
+    return byJob;
   }
 
   async findExpiredLeases(now: Date, limit: number): Promise<{ id: string; leaseToken: string }[]> {
@@ -554,6 +583,15 @@ export class PrismaJobStore implements JobStore {
 
   async compactQueueCounts(limit: number): Promise<number> {
     return this.sqlOf.transaction(this.client, (tx) => this.sqlOf.compactQueueCounts(tx, limit));
+  }
+
+  async checkReady(): Promise<void> {
+    const rows = await this.client.$queryRaw<Row[]>(sql`SELECT "name" FROM "_jobwire_migrations"`);
+    const applied = new Set(rows.map((r) => String(r.name)));
+    const pending = loadMigrations(this.sqlOf.name).filter((m) => !applied.has(m.name));
+    if (pending.length > 0) {
+      throw new Error(`migrations not applied: ${pending.map((m) => m.name).join(", ")} (run jobwire migrate)`);
+    }
   }
 
   async close(): Promise<void> {

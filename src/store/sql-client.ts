@@ -17,3 +17,26 @@ export interface SqlClient extends SqlRunner {
 }
 
 export type Row = Record<string, unknown>;
+
+/**
+ * Wraps a client so `onStatement` sees every statement before it runs, inside
+ * transactions too. Used to count and time database round trips (the
+ * query-count test of the GraphQL layer; metrics).
+ */
+export function observeStatements(client: SqlClient, onStatement: (statement: Sql) => void): SqlClient {
+  const observe = (runner: SqlRunner): SqlRunner => ({
+    $queryRaw: <T>(query: Sql) => {
+      onStatement(query);
+      return runner.$queryRaw<T>(query);
+    },
+    $executeRaw: (query: Sql) => {
+      onStatement(query);
+      return runner.$executeRaw(query);
+    },
+  });
+  return {
+    ...observe(client),
+    $transaction: (fn, options) => client.$transaction((tx) => fn(observe(tx)), options),
+    $disconnect: () => client.$disconnect(),
+  };
+}

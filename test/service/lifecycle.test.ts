@@ -331,7 +331,7 @@ describe.each(BACKENDS)("job lifecycle on %s", (dialect) => {
     expect([...p1.jobs, ...p2.jobs, ...p3.jobs].map((j) => j.payload)).toEqual([6, 5, 4, 3, 2, 1, 0]);
     expect(p3.nextCursor).toBeNull();
     expect((await service.listJobs({ queue: "odd" })).jobs.map((j) => j.payload)).toEqual([5, 3, 1]);
-    expect((await service.listJobs({ tag: "early" })).jobs.map((j) => j.payload)).toEqual([2, 1, 0]);
+    expect((await service.listJobs({ tags: ["early"] })).jobs.map((j) => j.payload)).toEqual([2, 1, 0]);
     const start = Date.parse("2026-01-01T00:00:00.000Z");
     const window = await service.listJobs({
       createdAfter: new Date(start + 2_000).toISOString(),
