@@ -2,7 +2,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "src/store/__generated__/", "bench/results/", "coverage/"] },
+  {
+    ignores: [
+      "node_modules/",
+      "dist/",
+      "src/store/__generated__/",
+      "src/graphql/__generated__/",
+      "src/client/__generated__/",
+      "bench/results/",
+      "coverage/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

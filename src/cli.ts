@@ -1,33 +1,49 @@
 /**
  * The `jobwire` command.
  *
+ *   jobwire serve [options]            migrate, then serve the GraphQL API until SIGTERM/SIGINT
  *   jobwire migrate [--database URL]   apply pending migrations, then exit
  *   jobwire help                       usage
  *
  * Errors are one line on stderr and exit code 1 (2 for usage errors).
  */
-import { ConfigError, DEFAULT_DATABASE_URL, ENVIRONMENT, parseConfig } from "./config.ts";
+import { ConfigError, ENVIRONMENT, parseConfig } from "./config.ts";
+import type { Config } from "./config.ts";
+import { DEFAULT_QUERY_LIMITS } from "./graphql/limits.ts";
 import { JobwireError } from "./jobs/errors.ts";
-import { migrateDatabase, parseDatabaseUrl } from "./store/open-store.ts";
+import { SERVER_DEFAULTS } from "./server/defaults.ts";
+import { createLogger } from "./server/logger.ts";
+import type { JobStore } from "./store/job-store.ts";
+import { migrateDatabase, openStore, parseDatabaseUrl } from "./store/open-store.ts";
 
 const USAGE = `jobwire — a durable job queue with a GraphQL control plane
 
 Usage:
+  jobwire serve [options]            apply pending migrations, then serve the GraphQL API
+                                     at http://HOST:PORT/graphql until SIGTERM or SIGINT
   jobwire migrate [--database URL]   apply pending database migrations and exit
   jobwire help                       show this help
 
 Options:
-  -d, --database URL        file:./jobwire.db (SQLite, default) or postgres://user@host:5432/db
-      --pool-size N         PostgreSQL connection pool size (default 10)
-      --max-payload-bytes N largest JSON payload accepted
+  -d, --database URL          file:./jobwire.db (SQLite, default) or postgres://user@host:5432/db
+      --pool-size N           PostgreSQL connection pool size (default 10)
+      --max-payload-bytes N   largest JSON payload, result, progress or metadata
+  -p, --port N                serve: TCP port (default ${SERVER_DEFAULTS.port}; 0 picks a free one)
+      --host HOST             serve: interface to listen on (default ${SERVER_DEFAULTS.host})
+      --introspection BOOL    serve: answer introspection queries (default true)
+      --max-body-bytes N      serve: largest request body (default ${SERVER_DEFAULTS.maxBodyBytes})
+      --max-query-depth N     serve: deepest query nesting (default ${DEFAULT_QUERY_LIMITS.maxDepth})
+      --max-query-cost N      serve: costliest query (default ${DEFAULT_QUERY_LIMITS.maxCost})
+      --shutdown-grace-ms N   serve: how long shutdown waits for in-flight requests (default ${SERVER_DEFAULTS.shutdownGraceMs})
+      --log-level LEVEL       fatal, error, warn, info (default), debug, trace or silent
+      --log-format FORMAT     pretty or json (default: pretty on a terminal, else json)
 
-Environment:
+Environment (flags win):
 ${Object.entries(ENVIRONMENT)
   .map(([k, v]) => `  ${k.padEnd(26)}${v}`)
   .join("\n")}
 
-The GraphQL server (jobwire serve) arrives with the GraphQL API; see README.md.
-Default database: ${DEFAULT_DATABASE_URL}
+Health: GET /healthz (the process answers), GET /readyz (the database answers and is migrated).
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -47,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
     case "help":
       process.stdout.write(USAGE);
       return 0;
+    case "serve":
+      return serve(config);
     case "migrate": {
       const target = parseDatabaseUrl(config.databaseUrl);
       const where = target.dialect === "sqlite" ? target.filePath : redact(target.url);
@@ -63,6 +81,81 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`jobwire: unknown command ${JSON.stringify(command)}\nRun "jobwire help" for usage.\n`);
       return 2;
   }
+}
+
+async function serve(config: Config): Promise<number> {
+  const logger = createLogger({
+    level: config.logLevel,
+    ...(config.logPretty !== null && { pretty: config.logPretty }),
+  });
+  const target = parseDatabaseUrl(config.databaseUrl);
+  const where = target.dialect === "sqlite" ? target.filePath : redact(target.url);
+  logger.info({ dialect: target.dialect, database: where }, `opening ${target.dialect} database ${where}`);
+  let store: JobStore;
+  try {
+    store = await openStore(config.databaseUrl, {
+      poolSize: config.poolSize,
+      progress: (message) => logger.info(message),
+    });
+  } catch (e) {
+    throw new Error(`cannot open database ${where}: ${firstLine(e)}`, { cause: e });
+  }
+  // Loaded only for serve, so migrate and help start fast.
+  const { startServer } = await import("./server/server.ts");
+  let server;
+  try {
+    server = await startServer({
+      store,
+      logger,
+      port: config.port,
+      host: config.host,
+      introspection: config.introspection,
+      limits: { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost },
+      maxBodyBytes: config.maxBodyBytes,
+      maxPayloadBytes: config.maxPayloadBytes,
+      shutdownGraceMs: config.shutdownGraceMs,
+    });
+  } catch (e) {
+    await store.close().catch(() => {});
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE")
+      throw new Error(`${config.host}:${config.port} is in use; pick another port with --port`);
+    if (code === "EADDRNOTAVAIL") throw new Error(`cannot listen on ${config.host}: no such local address (--host)`);
+    throw e;
+  }
+  const running = server;
+  logger.info({ url: running.url }, `jobwire listening on ${running.url}`);
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, `${signal} during shutdown: exiting without waiting`);
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info({ signal }, `${signal}: stopping (send it again to exit at once)`);
+      running.close().then(
+        () => {
+          process.off("SIGTERM", onSignal);
+          process.off("SIGINT", onSignal);
+          resolve();
+        },
+        (e: unknown) => {
+          logger.error({ err: e }, "shutdown failed");
+          process.exitCode = 1;
+          resolve();
+        },
+      );
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+  return typeof process.exitCode === "number" ? process.exitCode : 0;
+}
+
+function firstLine(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  return message.split("\n").find((l) => l.trim()) ?? message;
 }
 
 /** Hides a password in a database URL before printing it. */

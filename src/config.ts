@@ -3,7 +3,11 @@
  * Config. Flags win over environment variables; both win over defaults.
  */
 import { parseArgs } from "node:util";
+import { DEFAULT_QUERY_LIMITS } from "./graphql/limits.ts";
 import { LIMITS } from "./jobs/limits.ts";
+import { LOG_LEVELS } from "./server/logger.ts";
+import type { LogLevel } from "./server/logger.ts";
+import { SERVER_DEFAULTS } from "./server/defaults.ts";
 
 export const DEFAULT_DATABASE_URL = "file:./jobwire.db";
 
@@ -14,6 +18,23 @@ export interface Config {
   poolSize: number;
   /** Largest JSON payload/result/progress/metadata accepted, in bytes. */
   maxPayloadBytes: number;
+  /** serve: TCP port (0 = any free port). */
+  port: number;
+  /** serve: interface to listen on. */
+  host: string;
+  /** serve: answer introspection queries. */
+  introspection: boolean;
+  /** serve: largest HTTP request body, in bytes. */
+  maxBodyBytes: number;
+  /** serve: deepest query nesting. */
+  maxQueryDepth: number;
+  /** serve: highest query cost (see src/graphql/limits.ts). */
+  maxQueryCost: number;
+  /** serve: how long shutdown waits for in-flight requests, in ms. */
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+  /** null: readable logs when stdout is a terminal, JSON lines otherwise. */
+  logPretty: boolean | null;
 }
 
 export class ConfigError extends Error {}
@@ -22,6 +43,15 @@ export const ENVIRONMENT = Object.freeze({
   JOBWIRE_DATABASE_URL: "database URL (default file:./jobwire.db)",
   JOBWIRE_POOL_SIZE: "PostgreSQL pool size (default 10)",
   JOBWIRE_MAX_PAYLOAD_BYTES: `largest JSON payload in bytes (default ${LIMITS.defaultMaxPayloadBytes})`,
+  JOBWIRE_PORT: `serve: port (default ${SERVER_DEFAULTS.port}; 0 picks a free one)`,
+  JOBWIRE_HOST: `serve: interface (default ${SERVER_DEFAULTS.host})`,
+  JOBWIRE_INTROSPECTION: "serve: true or false (default true)",
+  JOBWIRE_MAX_BODY_BYTES: `serve: largest request body (default ${SERVER_DEFAULTS.maxBodyBytes})`,
+  JOBWIRE_MAX_QUERY_DEPTH: `serve: deepest query (default ${DEFAULT_QUERY_LIMITS.maxDepth})`,
+  JOBWIRE_MAX_QUERY_COST: `serve: costliest query (default ${DEFAULT_QUERY_LIMITS.maxCost})`,
+  JOBWIRE_SHUTDOWN_GRACE_MS: `serve: wait for in-flight requests on shutdown (default ${SERVER_DEFAULTS.shutdownGraceMs})`,
+  JOBWIRE_LOG_LEVEL: `${LOG_LEVELS.join(", ")} (default info)`,
+  JOBWIRE_LOG_FORMAT: "pretty or json (default: pretty on a terminal)",
 });
 
 export function parseConfig(
@@ -38,6 +68,15 @@ export function parseConfig(
         database: { type: "string", short: "d" },
         "pool-size": { type: "string" },
         "max-payload-bytes": { type: "string" },
+        port: { type: "string", short: "p" },
+        host: { type: "string" },
+        introspection: { type: "string" },
+        "max-body-bytes": { type: "string" },
+        "max-query-depth": { type: "string" },
+        "max-query-cost": { type: "string" },
+        "shutdown-grace-ms": { type: "string" },
+        "log-level": { type: "string" },
+        "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -55,8 +94,75 @@ export function parseConfig(
       LIMITS.defaultMaxPayloadBytes,
       64 * 1024 * 1024,
     ),
+    port: integerIn(values.port ?? env.JOBWIRE_PORT, "--port", SERVER_DEFAULTS.port, 0, 65_535),
+    host: nonEmpty(values.host ?? env.JOBWIRE_HOST, "--host", SERVER_DEFAULTS.host),
+    introspection: bool(values.introspection ?? env.JOBWIRE_INTROSPECTION, "--introspection", true),
+    maxBodyBytes: positiveInt(
+      values["max-body-bytes"] ?? env.JOBWIRE_MAX_BODY_BYTES,
+      "--max-body-bytes",
+      SERVER_DEFAULTS.maxBodyBytes,
+      1024 * 1024 * 1024,
+    ),
+    maxQueryDepth: positiveInt(
+      values["max-query-depth"] ?? env.JOBWIRE_MAX_QUERY_DEPTH,
+      "--max-query-depth",
+      DEFAULT_QUERY_LIMITS.maxDepth,
+      1_000,
+    ),
+    maxQueryCost: positiveInt(
+      values["max-query-cost"] ?? env.JOBWIRE_MAX_QUERY_COST,
+      "--max-query-cost",
+      DEFAULT_QUERY_LIMITS.maxCost,
+      1_000_000_000,
+    ),
+    shutdownGraceMs: integerIn(
+      values["shutdown-grace-ms"] ?? env.JOBWIRE_SHUTDOWN_GRACE_MS,
+      "--shutdown-grace-ms",
+      SERVER_DEFAULTS.shutdownGraceMs,
+      0,
+      3_600_000,
+    ),
+    logLevel: oneOf(values["log-level"] ?? env.JOBWIRE_LOG_LEVEL, "--log-level", "info", LOG_LEVELS),
+    logPretty: logFormat(values["log-format"] ?? env.JOBWIRE_LOG_FORMAT),
   };
   return { config, positionals };
+}
+
+function integerIn(raw: string | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function nonEmpty(raw: string | undefined, name: string, fallback: string): string {
+  if (raw === undefined) return fallback;
+  if (raw.trim() === "") throw new ConfigError(`${name} must not be empty`);
+  return raw.trim();
+}
+
+function bool(raw: string | undefined, name: string, fallback: boolean): boolean {
+  if (raw === undefined || raw === "") return fallback;
+  if (/^(true|1|yes|on)$/i.test(raw)) return true;
+  if (/^(false|0|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+function oneOf<T extends string>(raw: string | undefined, name: string, fallback: T, allowed: readonly T[]): T {
+  if (raw === undefined || raw === "") return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got ${JSON.stringify(raw)}`);
+  }
+  return raw as T;
+}
+
+function logFormat(raw: string | undefined): boolean | null {
+  if (raw === undefined || raw === "") return null;
+  if (raw === "pretty") return true;
+  if (raw === "json") return false;
+  throw new ConfigError(`--log-format must be pretty or json, got ${JSON.stringify(raw)}`);
 }
 
 function positiveInt(raw: string | undefined, name: string, fallback: number, max: number): number {

@@ -1,0 +1,48 @@
+/**
+ * Domain errors → GraphQL errors, in one place.
+ *
+ * - JobwireError: its enumerated code becomes `extensions.code`, and its
+ *   details (field, state, jobId, …) join the extensions.
+ * - Errors GraphQL itself raised (parse, validation, variable coercion, the
+ *   query limits of limits.ts): passed through with their own codes.
+ * - Anything else is a bug or an outage: the client gets a masked
+ *   INTERNAL_SERVER_ERROR with an errorId, and the log gets the error with the
+ *   same errorId.
+ */
+import { randomUUID } from "node:crypto";
+import { unwrapResolverError } from "@apollo/server/errors";
+import { GraphQLError } from "graphql";
+import type { GraphQLFormattedError } from "graphql";
+import type { Logger } from "pino";
+import { JobwireError } from "../jobs/errors.ts";
+
+export function createFormatError(logger: Logger) {
+  return function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+    const original = unwrapResolverError(error);
+    const where = {
+      ...(formatted.locations && { locations: formatted.locations }),
+      ...(formatted.path && { path: formatted.path }),
+    };
+    if (original instanceof JobwireError) {
+      return { message: original.message, ...where, extensions: { ...original.details, code: original.code } };
+    }
+    if (original instanceof GraphQLError) {
+      const cause = original.originalError;
+      // A domain error raised while coercing input (e.g. in a scalar).
+      if (cause instanceof JobwireError) {
+        return { message: cause.message, ...where, extensions: { ...cause.details, code: cause.code } };
+      }
+      // Raised by GraphQL or by us on purpose: it carries its own code.
+      if (cause === undefined || cause === null || cause instanceof GraphQLError || "code" in original.extensions) {
+        return formatted;
+      }
+    }
+    const errorId = randomUUID();
+    logger.error({ err: original, errorId, path: formatted.path }, "unexpected error in a GraphQL request");
+    return {
+      message: `Internal server error (errorId ${errorId})`,
+      ...where,
+      extensions: { code: "INTERNAL_SERVER_ERROR", errorId },
+    };
+  };
+}

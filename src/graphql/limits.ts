@@ -1,0 +1,139 @@
+/**
+ * Query depth and cost limits, checked after validation and before execution,
+ * for HTTP requests (an Apollo plugin, server/apollo.ts) and for subscriptions
+ * alike. Both see the operation with its fragments expanded and its variables
+ * applied, so a variable page size is priced by its value.
+ *
+ * Cost model (an estimate of work, not of bytes):
+ * - every field costs 1 (its weight in FIELD_WEIGHTS if listed there: fields
+ *   that cost extra database reads);
+ * - a field with a page-size argument (`first`, `last`, `limit`) multiplies
+ *   the cost of its selection by that size (its value, else the schema
+ *   default, else 1), because it returns up to that many objects;
+ * - introspection fields (`__schema`, `__type`) are free and not counted for
+ *   depth: switch introspection off to refuse them.
+ * Rejected alternative: graphql-armor's cost rule is static (it cannot see
+ * `first: $n`), so a 1,000-job page would cost the same as a 1-job page.
+ */
+import { getNamedType, GraphQLError, isObjectType, Kind, getArgumentValues } from "graphql";
+import type {
+  DocumentNode,
+  FieldNode,
+  FragmentDefinitionNode,
+  GraphQLField,
+  GraphQLObjectType,
+  GraphQLSchema,
+  OperationDefinitionNode,
+  SelectionSetNode,
+} from "graphql";
+
+export interface QueryLimits {
+  /** Most nested field levels (a top-level field is level 1). */
+  maxDepth: number;
+  /** Highest estimated cost (see the model above). */
+  maxCost: number;
+}
+
+export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({ maxDepth: 12, maxCost: 50_000 });
+
+const PAGE_SIZE_ARGUMENTS = ["first", "last", "limit"];
+
+/** Fields that cost more than one unit: each is several database reads. */
+const FIELD_WEIGHTS: Readonly<Record<string, number>> = Object.freeze({
+  "Queue.stats": 10,
+  "JobConnection.totalCount": 10,
+});
+
+export interface QueryMeasure {
+  depth: number;
+  cost: number;
+}
+
+/** Measures an operation of a validated document. */
+export function measureOperation(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown>,
+): QueryMeasure {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const def of document.definitions) {
+    if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  }
+  const root =
+    operation.operation === "query"
+      ? schema.getQueryType()
+      : operation.operation === "mutation"
+        ? schema.getMutationType()
+        : schema.getSubscriptionType();
+  if (!root) return { depth: 0, cost: 0 };
+
+  const walk = (set: SelectionSetNode, type: GraphQLObjectType, level: number, seen: Set<string>): QueryMeasure => {
+    let depth = level - 1;
+    let cost = 0;
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        const m = measureField(selection, type, level, seen);
+        depth = Math.max(depth, m.depth);
+        cost += m.cost;
+        continue;
+      }
+      const fragment = selection.kind === Kind.FRAGMENT_SPREAD ? fragments.get(selection.name.value) : selection;
+      if (!fragment) continue;
+      const key = selection.kind === Kind.FRAGMENT_SPREAD ? selection.name.value : null;
+      if (key !== null && seen.has(key)) continue; // a cycle (validation refuses these anyway)
+      const typeName = fragment.typeCondition?.name.value;
+      const fragmentType = typeName ? schema.getType(typeName) : type;
+      if (!isObjectType(fragmentType)) continue;
+      const inner = new Set(seen);
+      if (key !== null) inner.add(key);
+      const m = walk(fragment.selectionSet, fragmentType, level, inner);
+      depth = Math.max(depth, m.depth);
+      cost += m.cost;
+    }
+    return { depth, cost };
+  };
+
+  const measureField = (node: FieldNode, parent: GraphQLObjectType, level: number, seen: Set<string>): QueryMeasure => {
+    const name = node.name.value;
+    if (name.startsWith("__")) return { depth: 0, cost: 0 };
+    const field = parent.getFields()[name];
+    if (!field) return { depth: level, cost: 1 };
+    const weight = FIELD_WEIGHTS[`${parent.name}.${name}`] ?? 1;
+    const returned = getNamedType(field.type);
+    if (!node.selectionSet || !isObjectType(returned)) return { depth: level, cost: weight };
+    const inner = walk(node.selectionSet, returned, level + 1, seen);
+    return { depth: inner.depth, cost: weight + pageSize(field, node, variables) * inner.cost };
+  };
+
+  return walk(operation.selectionSet, root, 1, new Set());
+}
+
+function pageSize(field: GraphQLField<unknown, unknown>, node: FieldNode, variables: Record<string, unknown>): number {
+  const sizeArg = field.args.find((a) => PAGE_SIZE_ARGUMENTS.includes(a.name));
+  if (!sizeArg) return 1;
+  let values: Record<string, unknown>;
+  try {
+    values = getArgumentValues(field, node, variables);
+  } catch {
+    return 1; // invalid arguments are reported by execution with their own error
+  }
+  const size = values[sizeArg.name];
+  return typeof size === "number" && Number.isFinite(size) && size > 1 ? size : 1;
+}
+
+/** The error for an operation past a limit, or null when it is within both. */
+export function checkQueryLimits(measure: QueryMeasure, limits: QueryLimits): GraphQLError | null {
+  if (measure.depth > limits.maxDepth) {
+    return new GraphQLError(`query is nested ${measure.depth} levels deep; the limit is ${limits.maxDepth}`, {
+      extensions: { code: "QUERY_TOO_DEEP", depth: measure.depth, maxDepth: limits.maxDepth, http: { status: 400 } },
+    });
+  }
+  if (measure.cost > limits.maxCost) {
+    return new GraphQLError(
+      `query cost ${measure.cost} exceeds the limit of ${limits.maxCost}; ask for smaller pages (first, last, limit) or fewer fields`,
+      { extensions: { code: "QUERY_TOO_COSTLY", cost: measure.cost, maxCost: limits.maxCost, http: { status: 400 } } },
+    );
+  }
+  return null;
+}

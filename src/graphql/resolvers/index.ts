@@ -1,0 +1,36 @@
+/** Every resolver of the schema, type-checked against the generated Resolvers type. */
+import type { Resolvers } from "../__generated__/resolvers.ts";
+import {
+  Backoff,
+  BackoffType,
+  EnqueueJobPayload,
+  HeartbeatJobPayload,
+  Job,
+  JobConnection,
+  JobEventType,
+  LeasedJob,
+} from "./job.ts";
+import { Mutation } from "./mutation.ts";
+import { Query } from "./query.ts";
+import { JobStateCounts, Queue, QueueSettings, QueueStats } from "./queue.ts";
+import { DateTime, JSONScalar, SafeInt } from "./scalars.ts";
+
+export const resolvers: Resolvers = {
+  Query,
+  Mutation,
+  Job,
+  LeasedJob,
+  EnqueueJobPayload,
+  HeartbeatJobPayload,
+  JobConnection,
+  JobEventType,
+  BackoffType,
+  Backoff,
+  Queue,
+  QueueSettings,
+  QueueStats,
+  JobStateCounts,
+  DateTime,
+  JSON: JSONScalar,
+  SafeInt,
+};

@@ -1,0 +1,71 @@
+/**
+ * Apollo Server over the schema: masked errors (graphql/errors.ts), query
+ * depth and cost limits (graphql/limits.ts), CSRF prevention, configurable
+ * introspection, and draining of the HTTP server on stop.
+ */
+import type { Server } from "node:http";
+import { ApolloServer } from "@apollo/server";
+import type { ApolloServerPlugin } from "@apollo/server";
+import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import type { GraphQLSchema } from "graphql";
+import type { Logger } from "pino";
+import type { GraphQLContext } from "../graphql/context.ts";
+import { createFormatError } from "../graphql/errors.ts";
+import { checkQueryLimits, measureOperation } from "../graphql/limits.ts";
+import type { QueryLimits } from "../graphql/limits.ts";
+
+export interface ApolloOptions {
+  schema: GraphQLSchema;
+  httpServer: Server;
+  logger: Logger;
+  limits: QueryLimits;
+  introspection: boolean;
+  /** How long stop() lets in-flight requests finish before closing their connections. */
+  shutdownGraceMs: number;
+}
+
+export function createApollo(options: ApolloOptions): ApolloServer<GraphQLContext> {
+  const logger = options.logger.child({ component: "apollo" });
+  return new ApolloServer<GraphQLContext>({
+    schema: options.schema,
+    introspection: options.introspection,
+    csrfPrevention: true,
+    // Shutdown is ours (server.ts close(), called by the CLI on SIGTERM/SIGINT), in our order.
+    stopOnTerminationSignals: false,
+    includeStacktraceInErrorResponses: false,
+    formatError: createFormatError(options.logger),
+    logger: {
+      debug: (m) => logger.debug(m),
+      info: (m) => logger.info(m),
+      warn: (m) => logger.warn(m),
+      error: (m) => logger.error(m),
+    },
+    plugins: [
+      ApolloServerPluginDrainHttpServer({
+        httpServer: options.httpServer,
+        stopGracePeriodMillis: options.shutdownGraceMs,
+      }),
+      // The default landing page loads Apollo Sandbox from a CDN; jobwire serves offline.
+      ApolloServerPluginLandingPageDisabled(),
+      queryLimitsPlugin(options.limits),
+    ],
+  });
+}
+
+function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ request, document, operation, schema }) {
+          if (!operation) return; // Apollo has already refused a document without the operation
+          const error = checkQueryLimits(
+            measureOperation(schema, document, operation, request.variables ?? {}),
+            limits,
+          );
+          if (error) throw error;
+        },
+      };
+    },
+  };
+}
