@@ -1,6 +1,16 @@
+import { createRequire } from "node:module";
 import { defineConfig } from "vitest/config";
 
+const require = createRequire(import.meta.url);
+
 export default defineConfig({
+  resolve: {
+    // graphql 16 ships ESM (index.mjs, picked by Vite's "module" field) and CJS
+    // (index.js, what Node itself resolves). Apollo and graphql-tools load
+    // the CJS one; our sources must get the same instance, or graphql refuses
+    // types "from another module or realm".
+    alias: [{ find: /^graphql$/, replacement: require.resolve("graphql") }],
+  },
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,

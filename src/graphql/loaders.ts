@@ -2,15 +2,17 @@
  * Per-request batch loaders, so a page of jobs with nested fields costs a
  * fixed number of database reads whatever the page size: every Job.queue of
  * the page is one read, every Job.events(last: n) is one read per distinct n,
- * and each queue's stats are read once per request.
+ * every JobEvent.job is one read, and each queue's stats are read once per
+ * request.
  */
 import DataLoader from "dataloader";
 import type { JobService } from "../jobs/job-service.ts";
-import type { JobEvent } from "../jobs/types.ts";
+import type { Job, JobEvent } from "../jobs/types.ts";
 import type { QueueService } from "../queues/queue-service.ts";
 import type { QueueSettings, QueueStats } from "../queues/types.ts";
 
 export interface Loaders {
+  jobById: DataLoader<string, Job | null>;
   queueByName: DataLoader<string, QueueSettings | null>;
   queueStats: DataLoader<string, QueueStats>;
   recentEvents: DataLoader<{ jobId: string; last: number }, JobEvent[], string>;
@@ -18,6 +20,10 @@ export interface Loaders {
 
 export function createLoaders(jobs: JobService, queues: QueueService): Loaders {
   return {
+    jobById: new DataLoader(async (ids) => {
+      const found = new Map((await jobs.findJobs(ids)).map((j) => [j.id, j]));
+      return ids.map((id) => found.get(id) ?? null);
+    }),
     queueByName: new DataLoader(async (names) => {
       const found = new Map((await queues.findQueues(names)).map((q) => [q.name, q]));
       return names.map((name) => found.get(name) ?? null);

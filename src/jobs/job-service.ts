@@ -344,6 +344,12 @@ export class JobService {
     return job;
   }
 
+  /** Jobs by id, one read for all (batch loading); unknown ids are absent. */
+  async findJobs(jobIds: readonly string[]): Promise<Job[]> {
+    const ids = jobIds.map((id, i) => v.jobId(id, `jobIds[${i}]`));
+    return ids.length === 0 ? [] : this.store.getJobs([...new Set(ids)]);
+  }
+
   async findJobByKey(queue: string, idempotencyKey: string): Promise<Job | null> {
     return this.store.getJobByKey(
       v.queueName(queue),

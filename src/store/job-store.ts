@@ -182,6 +182,8 @@ export interface JobStore {
   ): Promise<Job | null>;
 
   getJob(jobId: string): Promise<Job | null>;
+  /** Jobs by id in one read, in no particular order; unknown ids are absent. */
+  getJobs(jobIds: readonly string[]): Promise<Job[]>;
   getJobByKey(queue: string, idempotencyKey: string): Promise<Job | null>;
   listJobs(spec: ListJobsSpec): Promise<Job[]>;
   listEvents(jobId: string, afterSeq: number, limit: number): Promise<JobEvent[]>;

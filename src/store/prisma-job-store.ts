@@ -428,6 +428,13 @@ export class PrismaJobStore implements JobStore {
     return rows[0] ? toJob(rows[0], this.sqlOf) : null;
   }
 
+  async getJobs(jobIds: readonly string[]): Promise<Job[]> {
+    if (jobIds.length === 0) return [];
+    const rows = await this.client.$queryRaw<Row[]>(sql`
+      SELECT * FROM "jobs" WHERE "id" IN (${join(jobIds.map((id) => BigInt(id)))})`);
+    return rows.map((r) => toJob(r, this.sqlOf));
+  }
+
   async getJobByKey(queue: string, idempotencyKey: string): Promise<Job | null> {
     const rows = await this.client.$queryRaw<Row[]>(sql`
       SELECT * FROM "jobs" WHERE "queue" = ${queue} AND "idempotency_key" = ${idempotencyKey}`);

@@ -307,7 +307,9 @@ export type JobEvent = {
   fromState?: Maybe<JobState>;
   /** Global, increasing: everything after event X is everything with a larger id. */
   id: Scalars['ID']['output'];
-  /** The job it belongs to. */
+  /** The job it belongs to, as it is now. */
+  job: Job;
+  /** The id of the job it belongs to. */
   jobId: Scalars['ID']['output'];
   /** The event's position in the job's history (1, 2, 3, … with no gap). */
   seq: Scalars['Int']['output'];
@@ -964,6 +966,7 @@ export type JobEventResolvers<ContextType = GraphQLContext, ParentType extends R
   data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   fromState?: Resolver<Maybe<ResolversTypes['JobState']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  job?: Resolver<ResolversTypes['Job'], ParentType, ContextType>;
   jobId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   seq?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   toState?: Resolver<ResolversTypes['JobState'], ParentType, ContextType>;

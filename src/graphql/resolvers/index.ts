@@ -7,6 +7,7 @@ import {
   HeartbeatJobPayload,
   Job,
   JobConnection,
+  JobEvent,
   JobEventType,
   LeasedJob,
 } from "./job.ts";
@@ -23,6 +24,7 @@ export const resolvers: Resolvers = {
   EnqueueJobPayload,
   HeartbeatJobPayload,
   JobConnection,
+  JobEvent,
   JobEventType,
   BackoffType,
   Backoff,

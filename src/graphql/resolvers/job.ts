@@ -4,6 +4,7 @@ import type {
   EnqueueJobPayloadResolvers,
   HeartbeatJobPayloadResolvers,
   JobConnectionResolvers,
+  JobEventResolvers,
   JobEventTypeResolvers,
   JobResolvers,
   LeasedJobResolvers,
@@ -20,6 +21,15 @@ export const Job: JobResolvers = {
   },
   cancelRequested: (job) => job.cancelRequestedAt !== null,
   events: (job, { last }, { loaders }) => loaders.recentEvents.load({ jobId: job.id, last: last ?? 10 }),
+};
+
+export const JobEvent: JobEventResolvers = {
+  job: async (event, _, { loaders }) => {
+    const job = await loaders.jobById.load(event.jobId);
+    // Possible only when the job was purged between reading the event and now.
+    if (!job) throw new NotFoundError("job", event.jobId);
+    return job;
+  },
 };
 
 export const LeasedJob: LeasedJobResolvers = {
