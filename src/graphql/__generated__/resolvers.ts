@@ -44,7 +44,7 @@ export type Backoff = {
   delayMs?: Maybe<Scalars['SafeInt']['output']>;
   /** SCHEDULE: the delay of each retry in turn, in ms. */
   delaysMs?: Maybe<Array<Scalars['SafeInt']['output']>>;
-  /** EXPONENTIAL: the growth per retry (1 to 10). */
+  /** EXPONENTIAL: the growth per retry (1 to 100). */
   factor?: Maybe<Scalars['Float']['output']>;
   /** EXPONENTIAL: the random spread, 0 (none) to 1 (±100%). */
   jitter?: Maybe<Scalars['Float']['output']>;
@@ -65,11 +65,11 @@ export type BackoffInput = {
   delayMs?: InputMaybe<Scalars['SafeInt']['input']>;
   /** SCHEDULE: the delay of each retry in turn, in ms (1 to 100 entries). */
   delaysMs?: InputMaybe<Array<Scalars['SafeInt']['input']>>;
-  /** EXPONENTIAL: the growth per retry (1 to 10). */
+  /** EXPONENTIAL: the growth per retry (1 to 100, default 2). */
   factor?: InputMaybe<Scalars['Float']['input']>;
   /** EXPONENTIAL: the random spread, 0 to 1 (default 0). */
   jitter?: InputMaybe<Scalars['Float']['input']>;
-  /** EXPONENTIAL: the longest delay, in ms. */
+  /** EXPONENTIAL: the longest delay, in ms (default 30 days). */
   maxMs?: InputMaybe<Scalars['SafeInt']['input']>;
   /** Which policy. */
   type: BackoffType;
@@ -107,9 +107,9 @@ export type ConfigureQueueInput = {
   paused?: InputMaybe<Scalars['Boolean']['input']>;
   /** Most job starts per window. */
   rateLimit?: InputMaybe<RateLimitInput>;
-  /** Keep FAILED and CANCELLED jobs this long (1 s to 10 years). */
+  /** Keep FAILED and CANCELLED jobs this long (0 s to 10 years; 0 deletes them at the next maintenance tick). */
   retainFailedSeconds?: InputMaybe<Scalars['Int']['input']>;
-  /** Keep SUCCEEDED jobs this long (1 s to 10 years). */
+  /** Keep SUCCEEDED jobs this long (0 s to 10 years; 0 deletes them at the next maintenance tick). */
   retainSucceededSeconds?: InputMaybe<Scalars['Int']['input']>;
 };
 
@@ -157,7 +157,7 @@ export type ErrorCode =
   | 'INTERNAL_SERVER_ERROR'
   /** The job's state does not allow the operation (e.g. cancelling a finished job); `extensions.state` is its state. */
   | 'INVALID_TRANSITION'
-  /** The lease token is not the job's current lease: the lease expired and the job was re-queued, re-claimed or finished. Stop working on it; nothing was changed. */
+  /** The lease token is not the job's current lease: the lease expired and the job was re-queued, or re-claimed (and maybe finished) by another worker. Stop working on it; nothing was changed. (A worker repeating a call on a job it finished itself gets INVALID_TRANSITION.) */
   | 'LEASE_LOST'
   /** No job (or queue) has the given id or name. */
   | 'NOT_FOUND'

@@ -21,7 +21,12 @@ export const Mutation: MutationResolvers = {
   rescheduleJob: (_, args, { jobs }) => jobs.reschedule(withoutNulls(args)),
   pauseQueue: (_, { name }, { queues }) => queues.pauseQueue(name),
   resumeQueue: (_, { name }, { queues }) => queues.resumeQueue(name),
-  // Explicit nulls stay: in configureQueue, null clears a setting.
-  configureQueue: (_, { input }, { queues }) => queues.configureQueue(input),
+  // Explicit nulls stay: in configureQueue, null clears a setting. Inside a
+  // BackoffInput, as for enqueueJob, a null field means "not given".
+  configureQueue: (_, { input }, { queues }) =>
+    queues.configureQueue({
+      ...input,
+      ...(input.defaultBackoff && { defaultBackoff: withoutNulls(input.defaultBackoff) }),
+    }),
   purgeJobs: async (_, args, { jobs }) => ({ deletedCount: await jobs.purgeJobs(withoutNulls(args)) }),
 };
