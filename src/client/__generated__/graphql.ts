@@ -16,11 +16,11 @@ export type BackoffInput = {
   delayMs?: number | null | undefined;
   /** SCHEDULE: the delay of each retry in turn, in ms (1 to 100 entries). */
   delaysMs?: Array<number> | null | undefined;
-  /** EXPONENTIAL: the growth per retry (1 to 10). */
+  /** EXPONENTIAL: the growth per retry (1 to 100, default 2). */
   factor?: number | null | undefined;
   /** EXPONENTIAL: the random spread, 0 to 1 (default 0). */
   jitter?: number | null | undefined;
-  /** EXPONENTIAL: the longest delay, in ms. */
+  /** EXPONENTIAL: the longest delay, in ms (default 30 days). */
   maxMs?: number | null | undefined;
   /** Which policy. */
   type: BackoffType;
@@ -58,9 +58,9 @@ export type ConfigureQueueInput = {
   paused?: boolean | null | undefined;
   /** Most job starts per window. */
   rateLimit?: RateLimitInput | null | undefined;
-  /** Keep FAILED and CANCELLED jobs this long (1 s to 10 years). */
+  /** Keep FAILED and CANCELLED jobs this long (0 s to 10 years; 0 deletes them at the next maintenance tick). */
   retainFailedSeconds?: number | null | undefined;
-  /** Keep SUCCEEDED jobs this long (1 s to 10 years). */
+  /** Keep SUCCEEDED jobs this long (0 s to 10 years; 0 deletes them at the next maintenance tick). */
   retainSucceededSeconds?: number | null | undefined;
 };
 
