@@ -124,7 +124,6 @@ async function serve(config: Config): Promise<number> {
     throw e;
   }
   const running = server;
-  logger.info({ url: running.url }, `jobwire listening on ${running.url}`);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -147,8 +146,10 @@ async function serve(config: Config): Promise<number> {
         },
       );
     };
+    // Handlers first: a supervisor may signal as soon as it reads the line below.
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    logger.info({ url: running.url }, `jobwire listening on ${running.url}`);
   });
   return typeof process.exitCode === "number" ? process.exitCode : 0;
 }

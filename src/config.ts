@@ -95,7 +95,8 @@ export function parseConfig(
       64 * 1024 * 1024,
     ),
     port: integerIn(values.port ?? env.JOBWIRE_PORT, "--port", SERVER_DEFAULTS.port, 0, 65_535),
-    host: nonEmpty(values.host ?? env.JOBWIRE_HOST, "--host", SERVER_DEFAULTS.host),
+    // An empty variable counts as unset (as for every JOBWIRE_*); an empty flag is an error.
+    host: nonEmpty(values.host ?? (env.JOBWIRE_HOST || undefined), "--host", SERVER_DEFAULTS.host),
     introspection: bool(values.introspection ?? env.JOBWIRE_INTROSPECTION, "--introspection", true),
     maxBodyBytes: positiveInt(
       values["max-body-bytes"] ?? env.JOBWIRE_MAX_BODY_BYTES,
@@ -168,7 +169,7 @@ function logFormat(raw: string | undefined): boolean | null {
 function positiveInt(raw: string | undefined, name: string, fallback: number, max: number): number {
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) {
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < 1 || n > max) {
     throw new ConfigError(`${name} must be an integer from 1 to ${max}, got ${JSON.stringify(raw)}`);
   }
   return n;

@@ -7,15 +7,25 @@
  * Cost model (an estimate of work, not of bytes):
  * - every field costs 1 (its weight in FIELD_WEIGHTS if listed there: fields
  *   that cost extra database reads);
- * - a field with a page-size argument (`first`, `last`, `limit`) multiplies
- *   the cost of its selection by that size (its value, else the schema
- *   default, else 1), because it returns up to that many objects;
+ * - a page-size argument (`first`, `last`, `limit`: its value, else the
+ *   schema default, else 1) multiplies what is repeated per item: the field's
+ *   selection when the field is a list (Job.events(last)), or the list fields
+ *   of its selection when it returns a connection object (jobs(first) →
+ *   edges, nodes; not totalCount or pageInfo, which come once per page);
  * - introspection fields (`__schema`, `__type`) are free and not counted for
  *   depth: switch introspection off to refuse them.
  * Rejected alternative: graphql-armor's cost rule is static (it cannot see
  * `first: $n`), so a 1,000-job page would cost the same as a 1-job page.
  */
-import { getNamedType, GraphQLError, isObjectType, Kind, getArgumentValues } from "graphql";
+import {
+  getArgumentValues,
+  getNamedType,
+  getNullableType,
+  GraphQLError,
+  isListType,
+  isObjectType,
+  Kind,
+} from "graphql";
 import type {
   DocumentNode,
   FieldNode,
@@ -68,12 +78,19 @@ export function measureOperation(
         : schema.getSubscriptionType();
   if (!root) return { depth: 0, cost: 0 };
 
-  const walk = (set: SelectionSetNode, type: GraphQLObjectType, level: number, seen: Set<string>): QueryMeasure => {
+  /** `perItem`: the page size of the parent connection, applied to its list fields. */
+  const walk = (
+    set: SelectionSetNode,
+    type: GraphQLObjectType,
+    level: number,
+    seen: Set<string>,
+    perItem = 1,
+  ): QueryMeasure => {
     let depth = level - 1;
     let cost = 0;
     for (const selection of set.selections) {
       if (selection.kind === Kind.FIELD) {
-        const m = measureField(selection, type, level, seen);
+        const m = measureField(selection, type, level, seen, perItem);
         depth = Math.max(depth, m.depth);
         cost += m.cost;
         continue;
@@ -87,23 +104,34 @@ export function measureOperation(
       if (!isObjectType(fragmentType)) continue;
       const inner = new Set(seen);
       if (key !== null) inner.add(key);
-      const m = walk(fragment.selectionSet, fragmentType, level, inner);
+      const m = walk(fragment.selectionSet, fragmentType, level, inner, perItem);
       depth = Math.max(depth, m.depth);
       cost += m.cost;
     }
     return { depth, cost };
   };
 
-  const measureField = (node: FieldNode, parent: GraphQLObjectType, level: number, seen: Set<string>): QueryMeasure => {
+  const measureField = (
+    node: FieldNode,
+    parent: GraphQLObjectType,
+    level: number,
+    seen: Set<string>,
+    perItem: number,
+  ): QueryMeasure => {
     const name = node.name.value;
     if (name.startsWith("__")) return { depth: 0, cost: 0 };
     const field = parent.getFields()[name];
     if (!field) return { depth: level, cost: 1 };
+    const isList = isListType(getNullableType(field.type));
+    const repeat = isList ? perItem : 1;
     const weight = FIELD_WEIGHTS[`${parent.name}.${name}`] ?? 1;
     const returned = getNamedType(field.type);
-    if (!node.selectionSet || !isObjectType(returned)) return { depth: level, cost: weight };
-    const inner = walk(node.selectionSet, returned, level + 1, seen);
-    return { depth: inner.depth, cost: weight + pageSize(field, node, variables) * inner.cost };
+    if (!node.selectionSet || !isObjectType(returned)) return { depth: level, cost: repeat * weight };
+    const size = pageSize(field, node, variables);
+    const inner = isList
+      ? walk(node.selectionSet, returned, level + 1, seen)
+      : walk(node.selectionSet, returned, level + 1, seen, size);
+    return { depth: inner.depth, cost: repeat * (weight + (isList ? size : 1) * inner.cost) };
   };
 
   return walk(operation.selectionSet, root, 1, new Set());
@@ -118,7 +146,8 @@ function pageSize(field: GraphQLField<unknown, unknown>, node: FieldNode, variab
   } catch {
     return 1; // invalid arguments are reported by execution with their own error
   }
-  const size = values[sizeArg.name];
+  // An explicit null gets the resolver's default, so it is priced at the schema default.
+  const size = values[sizeArg.name] ?? sizeArg.defaultValue;
   return typeof size === "number" && Number.isFinite(size) && size > 1 ? size : 1;
 }
 

@@ -85,19 +85,24 @@ export class JobService {
   // ---- producers -------------------------------------------------------------
 
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    const [result] = await this.enqueueMany([input]);
+    const [result] = await this.enqueueList([input], false);
     if (!result) throw new Error("enqueue returned no job");
     return result;
   }
 
   /** All or nothing: one invalid input rejects the whole batch before any write. */
   async enqueueMany(inputs: readonly EnqueueInput[]): Promise<EnqueueResult[]> {
+    return this.enqueueList(inputs, true);
+  }
+
+  /** `indexed`: errors name the list position (jobs[3].priority), even in a list of one. */
+  private async enqueueList(inputs: readonly EnqueueInput[], indexed: boolean): Promise<EnqueueResult[]> {
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > LIMITS.bulkEnqueueMax) {
       throw new ValidationError("jobs", `must be a list of 1 to ${LIMITS.bulkEnqueueMax} jobs`);
     }
     const now = this.now();
     const names = inputs.map((input, i) => {
-      const prefix = inputs.length > 1 ? `jobs[${i}].` : "";
+      const prefix = indexed ? `jobs[${i}].` : "";
       if (typeof input !== "object" || input === null)
         throw new ValidationError(prefix || "input", "must be an object");
       return v.queueName(input.queue, `${prefix}queue`);
@@ -106,7 +111,7 @@ export class JobService {
     // defaults are a convenience, not a guarantee like maxQueued).
     const settings = new Map((await this.store.getQueues([...new Set(names)])).map((q) => [q.name, q]));
     const rows = inputs.map((input, i) =>
-      this.toNewJob(input, now, inputs.length > 1 ? `jobs[${i}].` : "", settings.get(names[i] ?? "")),
+      this.toNewJob(input, now, indexed ? `jobs[${i}].` : "", settings.get(names[i] ?? "")),
     );
     return this.publish(await this.store.insertJobs(rows, now));
   }

@@ -35,7 +35,7 @@ export function text(value: unknown, field: string, maxLength: number): string {
   return value;
 }
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+export const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 /** A Date or an ISO-8601 string with a time zone (a date without one is ambiguous). */
 export function date(value: unknown, field: string): Date {

@@ -8,6 +8,7 @@ import { ApolloServer } from "@apollo/server";
 import type { ApolloServerPlugin } from "@apollo/server";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { getVariableValues } from "graphql";
 import type { GraphQLSchema } from "graphql";
 import type { Logger } from "pino";
 import type { GraphQLContext } from "../graphql/context.ts";
@@ -59,10 +60,11 @@ function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin<GraphQLConte
       return {
         async didResolveOperation({ request, document, operation, schema }) {
           if (!operation) return; // Apollo has already refused a document without the operation
-          const error = checkQueryLimits(
-            measureOperation(schema, document, operation, request.variables ?? {}),
-            limits,
-          );
+          // Price the operation with its coerced variables; when they do not
+          // coerce, execution reports that (BAD_USER_INPUT) instead.
+          const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {});
+          if (coerced.errors) return;
+          const error = checkQueryLimits(measureOperation(schema, document, operation, coerced.coerced), limits);
           if (error) throw error;
         },
       };

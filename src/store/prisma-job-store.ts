@@ -91,7 +91,7 @@ export class PrismaJobStore implements JobStore {
   readonly dialect;
 
   constructor(
-    private readonly client: SqlClient,
+    private client: SqlClient,
     private readonly sqlOf: DialectSql,
   ) {
     this.dialect = sqlOf.name;
@@ -601,10 +601,23 @@ export class PrismaJobStore implements JobStore {
     }
   }
 
+  /** Disconnects; any later call fails (Prisma would silently reconnect and leak a connection). */
   async close(): Promise<void> {
-    await this.client.$disconnect();
+    const client = this.client;
+    this.client = CLOSED_CLIENT;
+    await client.$disconnect();
   }
 }
+
+const closed = (): never => {
+  throw new Error("the store is closed");
+};
+const CLOSED_CLIENT: SqlClient = {
+  $queryRaw: closed,
+  $executeRaw: closed,
+  $transaction: closed,
+  $disconnect: async () => {},
+};
 
 function byClaimOrder(a: Candidate, b: Candidate): number {
   return a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || compareIds(a.id, b.id);

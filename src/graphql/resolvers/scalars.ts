@@ -1,24 +1,29 @@
 /**
- * The custom scalars of schema/scalars.graphql. Bad input raises a GraphQL
- * error with code BAD_USER_INPUT before any resolver runs.
+ * The custom scalars of schema/scalars.graphql. A bad variable value is
+ * refused before any resolver runs (BAD_USER_INPUT, HTTP 400); a bad literal
+ * in the query text fails validation (GRAPHQL_VALIDATION_FAILED), with its
+ * location.
  */
 import { GraphQLError, GraphQLScalarType, Kind, valueFromASTUntyped } from "graphql";
 import type { ValueNode } from "graphql";
 import type { JsonValue } from "../../jobs/types.ts";
+import * as v from "../../jobs/validate.ts";
 
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
-
-function badInput(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });
+function badInput(message: string, ast?: ValueNode): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" }, ...(ast && { nodes: ast }) });
 }
 
-function parseDateTime(value: unknown): Date {
-  if (typeof value !== "string" || !ISO_DATE_TIME.test(value)) {
-    throw badInput(`DateTime must be an ISO-8601 date-time with a time zone, e.g. 2026-11-22T10:15:30Z`);
+const ISO_HINT = "DateTime must be an ISO-8601 date-time with a time zone, e.g. 2026-11-22T10:15:30Z";
+
+function parseDateTime(value: unknown, ast?: ValueNode): Date {
+  if (typeof value !== "string" || !v.ISO_8601.test(value)) throw badInput(ISO_HINT, ast);
+  try {
+    // The service's own check: a real calendar instant (no February 31st or
+    // 24:00, which Date would silently roll over into the next month or day).
+    return v.date(value, "DateTime");
+  } catch {
+    throw badInput(`DateTime ${JSON.stringify(value)} is not a valid instant`, ast);
   }
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw badInput(`DateTime ${JSON.stringify(value)} is not a valid instant`);
-  return date;
 }
 
 export const DateTime = new GraphQLScalarType<Date, string>({
@@ -28,10 +33,10 @@ export const DateTime = new GraphQLScalarType<Date, string>({
     if (date === null || Number.isNaN(date.getTime())) throw new Error(`DateTime cannot represent ${String(value)}`);
     return date.toISOString();
   },
-  parseValue: parseDateTime,
+  parseValue: (value) => parseDateTime(value),
   parseLiteral(ast) {
-    if (ast.kind !== Kind.STRING) throw badInput("DateTime must be a string");
-    return parseDateTime(ast.value);
+    if (ast.kind !== Kind.STRING) throw badInput("DateTime must be a string", ast);
+    return parseDateTime(ast.value, ast);
   },
 });
 
@@ -43,9 +48,9 @@ export const JSONScalar = new GraphQLScalarType<JsonValue, JsonValue>({
   parseLiteral: (ast: ValueNode, variables) => valueFromASTUntyped(ast, variables) as JsonValue,
 });
 
-function parseSafeInt(value: unknown): number {
+function parseSafeInt(value: unknown, ast?: ValueNode): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value)) {
-    throw badInput(`SafeInt must be a whole number from -(2^53-1) to 2^53-1, got ${JSON.stringify(value)}`);
+    throw badInput(`SafeInt must be a whole number from -(2^53-1) to 2^53-1, got ${JSON.stringify(value)}`, ast);
   }
   return value;
 }
@@ -53,9 +58,9 @@ function parseSafeInt(value: unknown): number {
 export const SafeInt = new GraphQLScalarType<number, number>({
   name: "SafeInt",
   serialize: (value) => parseSafeInt(value),
-  parseValue: parseSafeInt,
+  parseValue: (value) => parseSafeInt(value),
   parseLiteral(ast) {
-    if (ast.kind !== Kind.INT) throw badInput("SafeInt must be an integer literal");
-    return parseSafeInt(Number(ast.value));
+    if (ast.kind !== Kind.INT) throw badInput("SafeInt must be an integer literal", ast);
+    return parseSafeInt(Number(ast.value), ast);
   },
 });
