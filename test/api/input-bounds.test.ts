@@ -50,7 +50,7 @@ import { MAX_BACKOFF_MS, MAX_SCHEDULE_LENGTH } from "../../src/jobs/backoff.ts";
 import { LIMITS } from "../../src/jobs/limits.ts";
 import type { JsonValue } from "../../src/jobs/types.ts";
 import { QUEUE_LIMITS } from "../../src/queues/queue-service.ts";
-import { startTestServer } from "../helpers/api.ts";
+import { onlyError, startTestServer } from "../helpers/api.ts";
 import type { GraphQLResponse, TestServer } from "../helpers/api.ts";
 import { BACKENDS } from "../helpers/backends.ts";
 import { ManualClock } from "../helpers/clock.ts";
@@ -135,13 +135,6 @@ describe.each(BACKENDS)("input bounds over HTTP on %s", (dialect) => {
     const res = await t.post({ query, variables });
     const body = (await res.json()) as Omit<GraphQLResponse<unknown>, "status">;
     return { status: res.status, ...body };
-  }
-
-  function onlyError(res: GraphQLResponse<unknown>): GraphQLFormattedError {
-    expect(res.errors).toHaveLength(1);
-    const [error] = res.errors ?? [];
-    if (!error) throw new Error("no error");
-    return error;
   }
 
   /**

@@ -30,8 +30,8 @@ import type {
   JobFieldsFragment,
   JobFilter,
 } from "../../src/client/__generated__/graphql.ts";
-import { startTestServer } from "../helpers/api.ts";
-import type { GraphQLResponse, TestServer } from "../helpers/api.ts";
+import { onlyError, startTestServer } from "../helpers/api.ts";
+import type { TestServer } from "../helpers/api.ts";
 import { BACKENDS } from "../helpers/backends.ts";
 import { ManualClock } from "../helpers/clock.ts";
 import { isGapless, summariseEvents } from "../helpers/inspect.ts";
@@ -56,14 +56,6 @@ const PageDocument = typed<PageData, { filter?: JobFilter; first?: number; after
       totalCount
     }
   }`);
-
-/** The one error of a failed operation, after checking there is exactly one. */
-function onlyError(res: GraphQLResponse<unknown>): GraphQLFormattedError {
-  expect(res.errors).toHaveLength(1);
-  const [error] = res.errors ?? [];
-  if (!error) throw new Error("no error");
-  return error;
-}
 
 describe.each(BACKENDS)("jobs API on %s", (dialect) => {
   let t: TestServer;

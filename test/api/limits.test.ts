@@ -10,7 +10,7 @@ import { parse } from "graphql";
 import type { GraphQLFormattedError } from "graphql";
 import { afterEach, describe, expect, it } from "vitest";
 import { QueuesDocument } from "../../src/client/__generated__/graphql.ts";
-import { startTestServer } from "../helpers/api.ts";
+import { onlyError as theOnlyError, startTestServer } from "../helpers/api.ts";
 import type { GraphQLResponse, TestServer, TestServerOptions } from "../helpers/api.ts";
 import { BACKENDS } from "../helpers/backends.ts";
 import type { Dialect } from "../../src/store/job-store.ts";
@@ -23,10 +23,7 @@ function typed<T, V = Record<string, never>>(source: string): TypedDocumentNode<
 /** The one error of a refused operation, after checking there is exactly one and no data. */
 function onlyError(res: GraphQLResponse<unknown>): GraphQLFormattedError {
   expect(res.data ?? null).toBeNull();
-  expect(res.errors).toHaveLength(1);
-  const [error] = res.errors ?? [];
-  if (!error) throw new Error("no error");
-  return error;
+  return theOnlyError(res);
 }
 
 /**

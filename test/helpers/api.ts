@@ -7,6 +7,7 @@ import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { print } from "graphql";
 import type { GraphQLFormattedError } from "graphql";
 import { pino } from "pino";
+import { expect } from "vitest";
 import type { Logger } from "pino";
 import type { Dialect, JobStore } from "../../src/store/job-store.ts";
 import { startServer } from "../../src/server/server.ts";
@@ -41,6 +42,14 @@ export interface TestServer {
   /** Counts the statements `fn` makes the server send. */
   countStatements(fn: () => Promise<unknown>): Promise<number>;
   close(): Promise<void>;
+}
+
+/** The one error of a response, after checking there is exactly one. */
+export function onlyError(res: GraphQLResponse<unknown>): GraphQLFormattedError {
+  expect(res.errors).toHaveLength(1);
+  const [error] = res.errors ?? [];
+  if (!error) throw new Error("no error");
+  return error;
 }
 
 export type TestServerOptions = Omit<ServerOptions, "store" | "logger"> & { logger?: Logger };
