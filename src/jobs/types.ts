@@ -74,6 +74,11 @@ export interface JobEvent {
   createdAt: Date;
 }
 
+/** An event with the queue of its job, as the live event feed carries it. */
+export interface JobEventInQueue extends JobEvent {
+  queue: string;
+}
+
 export interface EnqueueInput {
   queue: string;
   payload?: JsonValue | null;

@@ -35,7 +35,22 @@ export interface DialectSql {
   compactQueueCounts(tx: SqlRunner, limit: number): Promise<number>;
   /**
    * Runs `fn` in one transaction. SQLite serialises writers of one file inside
-   * the process (see sqlite/dialect.ts for why).
+   * the process (see sqlite/dialect.ts for why). PostgreSQL assigns the
+   * transaction its id before anything else (see events/horizon.ts for why).
    */
   transaction<R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R>;
+  /**
+   * Runs reads that must see committed data only. SQLite: the process has one
+   * connection, and a read on it between two statements of an open write
+   * transaction would see that transaction's uncommitted rows; so this waits
+   * for the process's writers like a transaction does. PostgreSQL: runs `fn`
+   * on the pool (each statement sees only committed rows).
+   */
+  readCommitted<R>(client: SqlClient, fn: (runner: SqlRunner) => Promise<R>): Promise<R>;
+  /**
+   * An expression giving the reading statement's snapshot as text
+   * (`xmin:xmax:xip,…`), from which events/horizon.ts tells which event ids
+   * are final; null on SQLite, where writers commit one at a time in id order.
+   */
+  readonly snapshot: Sql | null;
 }

@@ -6,7 +6,7 @@
  */
 import type { BackoffPolicy } from "../jobs/backoff.ts";
 import type { JobEventType, JobState } from "../jobs/states.ts";
-import type { Job, JobEvent, JsonValue } from "../jobs/types.ts";
+import type { Job, JobEvent, JobEventInQueue, JsonValue } from "../jobs/types.ts";
 import type { QueueSettings, QueueSettingsPatch } from "../queues/types.ts";
 
 export type Dialect = "sqlite" | "postgres";
@@ -122,6 +122,31 @@ export interface DeleteFinishedSpec {
   limit: number;
 }
 
+/** Events in a range of ids, for replaying what a subscriber missed. */
+export interface EventRangeSpec {
+  /** Events with id > afterId … */
+  afterId: string;
+  /** … and id <= upToId. */
+  upToId: string;
+  /** Only events of jobs in these queues (all when omitted). */
+  queues?: readonly string[];
+  /** Only events whose toState is one of these (all when omitted). */
+  states?: readonly JobState[];
+  /** Only events of these jobs (all when omitted). */
+  jobIds?: readonly string[];
+  limit: number;
+}
+
+/** A page of the committed event log, read by the live event feed. */
+export interface EventLogPage {
+  /** Events with id > the asked id, in id order, at most the asked limit. */
+  events: JobEventInQueue[];
+  /** The newest event id visible to the read ("0" when there is none). */
+  maxId: string;
+  /** The read's snapshot (PostgreSQL; see events/horizon.ts); null on SQLite. */
+  snapshot: string | null;
+}
+
 export interface Written<T> {
   value: T;
   /** Events written by the transaction, in commit order; published after commit. */
@@ -186,7 +211,16 @@ export interface JobStore {
   getJobs(jobIds: readonly string[]): Promise<Job[]>;
   getJobByKey(queue: string, idempotencyKey: string): Promise<Job | null>;
   listJobs(spec: ListJobsSpec): Promise<Job[]>;
-  listEvents(jobId: string, afterSeq: number, limit: number): Promise<JobEvent[]>;
+  /** A job's events with seq > afterSeq (and id <= upToId when given), in seq order. */
+  listEvents(jobId: string, afterSeq: number, limit: number, upToId?: string): Promise<JobEvent[]>;
+  /** Events in (afterId, upToId] matching the spec's filter, in id order, with their job's queue. */
+  listEventRange(spec: EventRangeSpec): Promise<JobEventInQueue[]>;
+  /**
+   * Committed events with id > afterId, in id order, at most `limit` (with
+   * `limit` 0: none, only maxId and the snapshot). Never sees rows of a write
+   * transaction still open in this process (DialectSql.readCommitted).
+   */
+  readEventLog(afterId: string, limit: number): Promise<EventLogPage>;
   /** How many jobs match the filter of `spec` (its cursor and limit are ignored). */
   countJobs(spec: Omit<ListJobsSpec, "beforeId" | "limit">): Promise<number>;
   /**

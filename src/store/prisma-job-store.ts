@@ -10,13 +10,16 @@ import { empty, join, raw, sqltag as sql } from "@prisma/client/runtime/client";
 import type { Sql } from "@prisma/client/runtime/client";
 import { QueueFullError } from "../jobs/errors.ts";
 import { LIMITS } from "../jobs/limits.ts";
+import { compareIds } from "../jobs/ids.ts";
 import { JobEventType, JobState } from "../jobs/states.ts";
-import type { Job, JobEvent, JsonValue } from "../jobs/types.ts";
+import type { Job, JobEvent, JobEventInQueue, JsonValue } from "../jobs/types.ts";
 import type { QueueSettingsPatch } from "../queues/types.ts";
 import type { DialectSql } from "./dialect-sql.ts";
 import type {
   ClaimSpec,
   DeleteFinishedSpec,
+  EventLogPage,
+  EventRangeSpec,
   JobPatch,
   JobStore,
   ListJobsSpec,
@@ -467,11 +470,51 @@ export class PrismaJobStore implements JobStore {
     return conds;
   }
 
-  async listEvents(jobId: string, afterSeq: number, limit: number): Promise<JobEvent[]> {
+  async listEvents(jobId: string, afterSeq: number, limit: number, upToId?: string): Promise<JobEvent[]> {
+    const upTo = upToId === undefined ? empty : sql` AND "id" <= ${BigInt(upToId)}`;
     const rows = await this.client.$queryRaw<Row[]>(sql`
-      SELECT * FROM "job_events" WHERE "job_id" = ${BigInt(jobId)} AND "seq" > ${afterSeq}
+      SELECT * FROM "job_events" WHERE "job_id" = ${BigInt(jobId)} AND "seq" > ${afterSeq}${upTo}
       ORDER BY "seq" LIMIT ${limit}`);
     return rows.map((r) => toJobEvent(r, this.sqlOf));
+  }
+
+  async listEventRange(spec: EventRangeSpec): Promise<JobEventInQueue[]> {
+    const conds: Sql[] = [sql`"e"."id" > ${BigInt(spec.afterId)}`, sql`"e"."id" <= ${BigInt(spec.upToId)}`];
+    if (spec.queues !== undefined)
+      conds.push(spec.queues.length ? sql`"j"."queue" IN (${join([...spec.queues])})` : sql`1 = 0`);
+    if (spec.states !== undefined)
+      conds.push(spec.states.length ? sql`"e"."to_state" IN (${join([...spec.states])})` : sql`1 = 0`);
+    if (spec.jobIds !== undefined) {
+      conds.push(spec.jobIds.length ? sql`"e"."job_id" IN (${join(spec.jobIds.map((id) => BigInt(id)))})` : sql`1 = 0`);
+    }
+    // Walks job_events' primary key from afterId; the range is what the subscriber missed.
+    const rows = await this.client.$queryRaw<Row[]>(sql`
+      SELECT "e".*, "j"."queue" AS "queue" FROM "job_events" AS "e" JOIN "jobs" AS "j" ON "j"."id" = "e"."job_id"
+      WHERE ${join(conds, " AND ")} ORDER BY "e"."id" LIMIT ${spec.limit}`);
+    return rows.map((r) => ({ ...toJobEvent(r, this.sqlOf), queue: String(r.queue) }));
+  }
+
+  async readEventLog(afterId: string, limit: number): Promise<EventLogPage> {
+    const snapshot = this.sqlOf.snapshot ?? sql`NULL`;
+    return this.sqlOf.readCommitted(this.client, async (runner) => {
+      // One statement, so the events, the newest id and the snapshot are all
+      // read at the same instant (PostgreSQL: one statement snapshot).
+      const rows = await runner.$queryRaw<Row[]>(sql`
+        SELECT "h"."max_id", "h"."snap", "e".*, "j"."queue" AS "queue"
+        FROM (SELECT (SELECT MAX("id") FROM "job_events") AS "max_id", ${snapshot} AS "snap") AS "h"
+        LEFT JOIN (SELECT * FROM "job_events" WHERE "id" > ${BigInt(afterId)} ORDER BY "id" LIMIT ${limit}) AS "e" ON 1 = 1
+        LEFT JOIN "jobs" AS "j" ON "j"."id" = "e"."job_id"
+        ORDER BY "e"."id"`);
+      const head = rows[0];
+      const events = rows
+        .filter((r) => r.id !== null && r.id !== undefined && r.queue !== null && r.queue !== undefined)
+        .map((r) => ({ ...toJobEvent(r, this.sqlOf), queue: String(r.queue) }));
+      return {
+        events,
+        maxId: head?.max_id === null || head?.max_id === undefined ? "0" : String(head.max_id),
+        snapshot: head?.snap === null || head?.snap === undefined ? null : String(head.snap),
+      };
+    });
   }
 
   async listRecentEvents(jobIds: readonly string[], last: number): Promise<Map<string, JobEvent[]>> {
@@ -626,11 +669,6 @@ function byClaimOrder(a: Candidate, b: Candidate): number {
 /** A timestamp column as returned by a raw query (Date on PostgreSQL; Date or text on SQLite). */
 function toDate(value: unknown): Date {
   return value instanceof Date ? value : new Date(value as string);
-}
-
-/** Compares two decimal id strings numerically. */
-export function compareIds(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 const IDENT = /^[a-z_]+$/;

@@ -38,5 +38,19 @@ export const postgresDialect: DialectSql = {
     return Number(rows[0]?.n ?? 0);
   },
   transaction: <R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R> =>
-    client.$transaction(fn, { maxWait: 30_000, timeout: 60_000 }),
+    client.$transaction(
+      async (tx) => {
+        // Take a transaction id before the first event id is drawn from its
+        // sequence: then a transaction that holds an event id not yet visible
+        // is listed as in progress by every snapshot taken after that id was
+        // drawn, which is what lets the event feed tell final ids from ids
+        // still in flight (events/horizon.ts). Without it the id would be
+        // assigned at the first row written, which may come after nextval().
+        await tx.$queryRaw(sql`SELECT pg_current_xact_id()::text AS "xid"`);
+        return fn(tx);
+      },
+      { maxWait: 30_000, timeout: 60_000 },
+    ),
+  readCommitted: <R>(client: SqlClient, fn: (runner: SqlRunner) => Promise<R>): Promise<R> => fn(client),
+  snapshot: sql`pg_current_snapshot()::text`,
 };

@@ -63,5 +63,10 @@ export function sqliteDialect(filePath: string): DialectSql {
     },
     transaction: <R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R> =>
       withFileLock(filePath, () => client.$transaction(fn, { maxWait: 30_000, timeout: 60_000 })),
+    readCommitted: <R>(client: SqlClient, fn: (runner: SqlRunner) => Promise<R>): Promise<R> =>
+      withFileLock(filePath, () => fn(client)),
+    // Writers of one file commit one at a time, each drawing ids above every
+    // committed one, so every visible event id is final.
+    snapshot: null,
   };
 }
