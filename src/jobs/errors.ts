@@ -10,6 +10,7 @@ export const ErrorCode = Object.freeze({
   INVALID_TRANSITION: "INVALID_TRANSITION",
   LEASE_LOST: "LEASE_LOST",
   QUEUE_FULL: "QUEUE_FULL",
+  SUBSCRIPTION_OVERFLOW: "SUBSCRIPTION_OVERFLOW",
 } as const);
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -73,6 +74,26 @@ export class QueueFullError extends JobwireError {
 }
 
 /** Normalises anything thrown into an Error, keeping the original as `cause`. */
+/**
+ * A subscriber fell so far behind that its buffer filled: the server ended the
+ * subscription rather than grow memory or drop events. Nothing was lost; the
+ * client resubscribes from the last seq (jobEvents) or event id (jobChanged)
+ * it received.
+ */
+export class SubscriptionOverflowError extends JobwireError {
+  constructor(maxBuffer: number, resume: { lastSentSeq?: number; lastSentEventId?: string }) {
+    const how =
+      resume.lastSentSeq !== undefined || resume.lastSentEventId === undefined
+        ? "resubscribe with afterSeq = the seq of the last event you received"
+        : "resubscribe with afterEventId = the id of the last event you received";
+    super(
+      ErrorCode.SUBSCRIPTION_OVERFLOW,
+      `the subscriber fell behind: ${maxBuffer} events were waiting to be sent, so the subscription was ended; ${how}`,
+      { maxBuffer, ...resume },
+    );
+  }
+}
+
 export function coerceError(e: unknown): Error {
   if (e instanceof Error) return e;
   return new Error(typeof e === "string" ? e : `non-error thrown: ${safeString(e)}`, { cause: e });

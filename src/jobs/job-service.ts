@@ -24,6 +24,7 @@ import type {
   HeartbeatResult,
   Job,
   JobEvent,
+  JobEventInQueue,
   JobFilter,
   JobPage,
   LeasedJob,
@@ -32,7 +33,7 @@ import type {
   RescheduleInput,
 } from "./types.ts";
 import * as v from "./validate.ts";
-import type { ClaimPolicy, ListJobsSpec, NewJob } from "../store/job-store.ts";
+import type { ClaimPolicy, EventRangeSpec, ListJobsSpec, NewJob } from "../store/job-store.ts";
 import { claimAllowance, recordStarts } from "../queues/policy.ts";
 import type { QueueSettings } from "../queues/types.ts";
 
@@ -45,6 +46,8 @@ export interface JobServiceOptions {
   maxPayloadBytes?: number;
   /** Called with the events of each committed write (after commit). Must not throw. */
   onEvents?: (events: JobEvent[]) => void;
+  /** Called after finished jobs of a queue were purged (no events record that). Must not throw. */
+  onQueueChanged?: (queue: string) => void;
   /** Where an onEvents failure is reported (it never fails the write). */
   onError?: (error: Error) => void;
 }
@@ -69,6 +72,7 @@ export class JobService {
   private readonly random: () => number;
   readonly maxPayloadBytes: number;
   private readonly onEvents: ((events: JobEvent[]) => void) | undefined;
+  private readonly onQueueChanged: (queue: string) => void;
   private readonly onError: (error: Error) => void;
 
   constructor(
@@ -79,6 +83,7 @@ export class JobService {
     this.random = options.random ?? Math.random;
     this.maxPayloadBytes = options.maxPayloadBytes ?? LIMITS.defaultMaxPayloadBytes;
     this.onEvents = options.onEvents;
+    this.onQueueChanged = options.onQueueChanged ?? (() => {});
     this.onError = options.onError ?? ((e) => console.error("jobwire: event listener failed", e));
   }
 
@@ -410,6 +415,25 @@ export class JobService {
   }
 
   /**
+   * Replay for subscriptions: a job's events with seq > afterSeq and id <=
+   * upToId (the live feed's cursor), in seq order. Arguments are trusted
+   * (checked when the subscription started).
+   */
+  async replayJobEvents(jobId: string, afterSeq: number, upToId: string, limit: number): Promise<JobEvent[]> {
+    return this.store.listEvents(jobId, afterSeq, limit, upToId);
+  }
+
+  /** The newest committed event id ("0" when there is none). */
+  async newestEventId(): Promise<string> {
+    return (await this.store.readEventLog("0", 0)).maxId;
+  }
+
+  /** Replay for subscriptions: events in (afterId, upToId] matching a checked filter, in id order. */
+  async replayEventRange(spec: EventRangeSpec): Promise<JobEventInQueue[]> {
+    return this.store.listEventRange(spec);
+  }
+
+  /**
    * The newest `last` events of each job, one query for all of them (the
    * GraphQL layer batches a page's `Job.events` through this). Unknown ids get [].
    */
@@ -445,8 +469,10 @@ export class JobService {
     for (;;) {
       const deleted = await this.store.deleteFinishedJobs({ states, finishedBefore, queue, limit: PURGE_BATCH });
       total += deleted;
-      if (deleted < PURGE_BATCH) return total;
+      if (deleted < PURGE_BATCH) break;
     }
+    if (total > 0) this.onQueueChanged(queue);
+    return total;
   }
 
   // ---- maintenance -----------------------------------------------------------

@@ -38,16 +38,20 @@ const SETTINGS: ReadonlySet<string> = new Set([
 
 export interface QueueServiceOptions {
   now?: () => Date;
+  /** Called after a queue's settings changed (committed). Must not throw. */
+  onQueueChanged?: (queue: string) => void;
 }
 
 export class QueueService {
   private readonly now: () => Date;
+  private readonly onQueueChanged: (queue: string) => void;
 
   constructor(
     readonly store: JobStore,
     options: QueueServiceOptions = {},
   ) {
     this.now = options.now ?? (() => new Date());
+    this.onQueueChanged = options.onQueueChanged ?? (() => {});
   }
 
   /** Creates the queue if needed and changes the given settings (null clears one). */
@@ -80,7 +84,9 @@ export class QueueService {
     optional("retainSucceededSeconds", (x) => v.integer(x, "retainSucceededSeconds", 0, QUEUE_LIMITS.retainSecondsMax));
     optional("retainFailedSeconds", (x) => v.integer(x, "retainFailedSeconds", 0, QUEUE_LIMITS.retainSecondsMax));
     if (Object.keys(patch).length === 0) throw new ValidationError("name", "give at least one setting to change");
-    return settingsOf(await this.store.configureQueue(name, patch, this.now()));
+    const settings = settingsOf(await this.store.configureQueue(name, patch, this.now()));
+    this.onQueueChanged(name);
+    return settings;
   }
 
   /** Stops claims from the queue; running jobs go on and finish. */

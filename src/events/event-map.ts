@@ -1,0 +1,28 @@
+/**
+ * The one typed map of jobwire's events, shared by the bus, the event feed,
+ * the subscriptions and the tests.
+ *
+ * - "events:committed" and "queue:changed" are hints sent over the bus (to
+ *   this process, and to every other process on the same PostgreSQL database).
+ *   They carry no job data: the database is the truth, and whoever hears a
+ *   hint reads what changed from it. A missed hint only delays a reader until
+ *   its next poll.
+ * - "job:transitioned" is what the event feed hands its listeners: one stored
+ *   event, read back from the events table after its transaction committed,
+ *   in global id order.
+ */
+import type { JobEventInQueue } from "../jobs/types.ts";
+
+export interface EventMap {
+  /** Events up to `maxEventId` were committed (null: unknown, e.g. after a bus reconnect). */
+  "events:committed": { maxEventId: string | null };
+  /** A queue's settings changed (pause, resume, configure) or its finished jobs were purged. */
+  "queue:changed": { queue: string };
+  /** One committed transition, with its job's queue. */
+  "job:transitioned": JobEventInQueue;
+}
+
+/** The events the bus carries (hints); the feed produces "job:transitioned". */
+export type BusEventName = "events:committed" | "queue:changed";
+
+export type Listener<K extends keyof EventMap> = (data: EventMap[K]) => void;
