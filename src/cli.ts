@@ -35,12 +35,16 @@ Options:
       --max-query-depth N     serve: deepest query nesting (default ${DEFAULT_QUERY_LIMITS.maxDepth})
       --max-query-cost N      serve: costliest query (default ${DEFAULT_QUERY_LIMITS.maxCost})
       --shutdown-grace-ms N   serve: how long shutdown waits for in-flight requests (default ${SERVER_DEFAULTS.shutdownGraceMs})
+      --subscription-buffer N serve: live events a subscription may hold unsent before it is
+                              ended with SUBSCRIPTION_OVERFLOW (default ${SERVER_DEFAULTS.subscriptionBuffer})
+      --ws-init-timeout-ms N  serve: time a WebSocket client has to send connection_init (default ${SERVER_DEFAULTS.wsInitTimeoutMs})
+      --ws-keepalive-ms N     serve: WebSocket ping interval; 0 turns pings off (default ${SERVER_DEFAULTS.wsKeepAliveMs})
       --log-level LEVEL       fatal, error, warn, info (default), debug, trace or silent
       --log-format FORMAT     pretty or json (default: pretty on a terminal, else json)
 
 Environment (flags win):
 ${Object.entries(ENVIRONMENT)
-  .map(([k, v]) => `  ${k.padEnd(26)}${v}`)
+  .map(([k, v]) => `  ${k.padEnd(30)}${v}`)
   .join("\n")}
 
 Health: GET /healthz (the process answers), GET /readyz (the database answers and is migrated).
@@ -114,6 +118,10 @@ async function serve(config: Config): Promise<number> {
       maxBodyBytes: config.maxBodyBytes,
       maxPayloadBytes: config.maxPayloadBytes,
       shutdownGraceMs: config.shutdownGraceMs,
+      databaseUrl: config.databaseUrl,
+      subscriptionBuffer: config.subscriptionBuffer,
+      wsInitTimeoutMs: config.wsInitTimeoutMs,
+      wsKeepAliveMs: config.wsKeepAliveMs,
     });
   } catch (e) {
     await store.close().catch(() => {});

@@ -32,6 +32,12 @@ export interface Config {
   maxQueryCost: number;
   /** serve: how long shutdown waits for in-flight requests, in ms. */
   shutdownGraceMs: number;
+  /** serve: live events a subscription may hold unsent before SUBSCRIPTION_OVERFLOW. */
+  subscriptionBuffer: number;
+  /** serve: time a WebSocket client has to send connection_init, in ms. */
+  wsInitTimeoutMs: number;
+  /** serve: WebSocket ping interval in ms (0: no pings). */
+  wsKeepAliveMs: number;
   logLevel: LogLevel;
   /** null: readable logs when stdout is a terminal, JSON lines otherwise. */
   logPretty: boolean | null;
@@ -50,6 +56,9 @@ export const ENVIRONMENT = Object.freeze({
   JOBWIRE_MAX_QUERY_DEPTH: `serve: deepest query (default ${DEFAULT_QUERY_LIMITS.maxDepth})`,
   JOBWIRE_MAX_QUERY_COST: `serve: costliest query (default ${DEFAULT_QUERY_LIMITS.maxCost})`,
   JOBWIRE_SHUTDOWN_GRACE_MS: `serve: wait for in-flight requests on shutdown (default ${SERVER_DEFAULTS.shutdownGraceMs})`,
+  JOBWIRE_SUBSCRIPTION_BUFFER: `serve: live events a subscription may hold unsent (default ${SERVER_DEFAULTS.subscriptionBuffer})`,
+  JOBWIRE_WS_INIT_TIMEOUT_MS: `serve: WebSocket connection_init timeout (default ${SERVER_DEFAULTS.wsInitTimeoutMs})`,
+  JOBWIRE_WS_KEEPALIVE_MS: `serve: WebSocket ping interval, 0 = off (default ${SERVER_DEFAULTS.wsKeepAliveMs})`,
   JOBWIRE_LOG_LEVEL: `${LOG_LEVELS.join(", ")} (default info)`,
   JOBWIRE_LOG_FORMAT: "pretty or json (default: pretty on a terminal)",
 });
@@ -75,6 +84,9 @@ export function parseConfig(
         "max-query-depth": { type: "string" },
         "max-query-cost": { type: "string" },
         "shutdown-grace-ms": { type: "string" },
+        "subscription-buffer": { type: "string" },
+        "ws-init-timeout-ms": { type: "string" },
+        "ws-keepalive-ms": { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -120,6 +132,25 @@ export function parseConfig(
       values["shutdown-grace-ms"] ?? env.JOBWIRE_SHUTDOWN_GRACE_MS,
       "--shutdown-grace-ms",
       SERVER_DEFAULTS.shutdownGraceMs,
+      0,
+      3_600_000,
+    ),
+    subscriptionBuffer: positiveInt(
+      values["subscription-buffer"] ?? env.JOBWIRE_SUBSCRIPTION_BUFFER,
+      "--subscription-buffer",
+      SERVER_DEFAULTS.subscriptionBuffer,
+      1_000_000,
+    ),
+    wsInitTimeoutMs: positiveInt(
+      values["ws-init-timeout-ms"] ?? env.JOBWIRE_WS_INIT_TIMEOUT_MS,
+      "--ws-init-timeout-ms",
+      SERVER_DEFAULTS.wsInitTimeoutMs,
+      3_600_000,
+    ),
+    wsKeepAliveMs: integerIn(
+      values["ws-keepalive-ms"] ?? env.JOBWIRE_WS_KEEPALIVE_MS,
+      "--ws-keepalive-ms",
+      SERVER_DEFAULTS.wsKeepAliveMs,
       0,
       3_600_000,
     ),

@@ -6,12 +6,14 @@
 import type { Logger } from "pino";
 import type { JobService } from "../jobs/job-service.ts";
 import type { QueueService } from "../queues/queue-service.ts";
+import type { LiveService } from "../subscriptions/live-service.ts";
 import { createLoaders } from "./loaders.ts";
 import type { Loaders } from "./loaders.ts";
 
 export interface Services {
   jobs: JobService;
   queues: QueueService;
+  live: LiveService;
 }
 
 export interface GraphQLContext extends Services {
@@ -19,6 +21,11 @@ export interface GraphQLContext extends Services {
   logger: Logger;
 }
 
-export function createContext(services: Services, logger: Logger): GraphQLContext {
-  return { ...services, loaders: createLoaders(services.jobs, services.queues), logger };
+/**
+ * `cache: false` for subscriptions: their context lives as long as the
+ * subscription, and each event must read the job as it is now; loaders still
+ * batch the reads of one event's fields.
+ */
+export function createContext(services: Services, logger: Logger, options: { cache?: boolean } = {}): GraphQLContext {
+  return { ...services, loaders: createLoaders(services.jobs, services.queues, options), logger };
 }

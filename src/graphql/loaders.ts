@@ -18,19 +18,28 @@ export interface Loaders {
   recentEvents: DataLoader<{ jobId: string; last: number }, JobEvent[], string>;
 }
 
-export function createLoaders(jobs: JobService, queues: QueueService): Loaders {
+export function createLoaders(jobs: JobService, queues: QueueService, options: { cache?: boolean } = {}): Loaders {
+  const cache = options.cache ?? true;
   return {
-    jobById: new DataLoader(async (ids) => {
-      const found = new Map((await jobs.findJobs(ids)).map((j) => [j.id, j]));
-      return ids.map((id) => found.get(id) ?? null);
-    }),
-    queueByName: new DataLoader(async (names) => {
-      const found = new Map((await queues.findQueues(names)).map((q) => [q.name, q]));
-      return names.map((name) => found.get(name) ?? null);
-    }),
+    jobById: new DataLoader(
+      async (ids) => {
+        const found = new Map((await jobs.findJobs(ids)).map((j) => [j.id, j]));
+        return ids.map((id) => found.get(id) ?? null);
+      },
+      { cache },
+    ),
+    queueByName: new DataLoader(
+      async (names) => {
+        const found = new Map((await queues.findQueues(names)).map((q) => [q.name, q]));
+        return names.map((name) => found.get(name) ?? null);
+      },
+      { cache },
+    ),
     // Stats are several reads per queue and cannot be merged across queues; the
     // loader still reads each queue once however many jobs of the page ask.
-    queueStats: new DataLoader((names) => Promise.all(names.map((name) => queues.queueStats(name).catch(asError)))),
+    queueStats: new DataLoader((names) => Promise.all(names.map((name) => queues.queueStats(name).catch(asError))), {
+      cache,
+    }),
     recentEvents: new DataLoader(
       async (keys) => {
         const byLast = new Map<number, string[]>();
@@ -41,7 +50,7 @@ export function createLoaders(jobs: JobService, queues: QueueService): Loaders {
         );
         return keys.map(({ jobId, last }) => results.get(last)?.get(jobId) ?? []);
       },
-      { cacheKeyFn: ({ jobId, last }) => `${jobId}:${last}` },
+      { cacheKeyFn: ({ jobId, last }) => `${jobId}:${last}`, cache },
     ),
   };
 }

@@ -4,4 +4,10 @@ export const SERVER_DEFAULTS = Object.freeze({
   host: "127.0.0.1",
   maxBodyBytes: 8 * 1024 * 1024,
   shutdownGraceMs: 10_000,
+  /** graphql-ws: time to send connection_init. */
+  wsInitTimeoutMs: 3_000,
+  /** graphql-ws: ping interval (a client that misses one pong is dropped). */
+  wsKeepAliveMs: 12_000,
+  /** Live events a subscription may hold unsent. */
+  subscriptionBuffer: 1_000,
 });

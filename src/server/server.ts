@@ -1,11 +1,17 @@
 /**
- * One jobwire server: the store, the services, the maintenance loop and the
- * HTTP server with Apollo at /graphql.
+ * One jobwire server: the store, the services, the event bus and live feed,
+ * the maintenance loop, and the HTTP server with Apollo and graphql-ws at
+ * /graphql.
  *
- * Shutdown order (close()): stop accepting connections and let in-flight
- * requests finish (up to shutdownGraceMs, then their connections are closed),
- * stop the maintenance loop, then disconnect the database. /readyz answers 503
- * from the moment close() is called.
+ * Data flow of a transition: service → store (one transaction) → after commit,
+ * a hint on the bus (in-process; PostgreSQL: also NOTIFY to other servers) →
+ * the event feed reads the committed events → subscriptions → clients.
+ *
+ * Shutdown order (close()): stop accepting HTTP → close every WebSocket with
+ * 1001 (graphql-ws) → stop the maintenance loop → let in-flight requests
+ * finish (up to shutdownGraceMs, then their connections are closed) → close
+ * the event feed and bus → disconnect the database. /readyz answers 503 from
+ * the moment close() is called.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -15,6 +21,11 @@ import type { Services } from "../graphql/context.ts";
 import { DEFAULT_QUERY_LIMITS } from "../graphql/limits.ts";
 import type { QueryLimits } from "../graphql/limits.ts";
 import { createSchema } from "../graphql/schema.ts";
+import { InProcessBus } from "../events/event-bus.ts";
+import type { EventBus } from "../events/event-bus.ts";
+import { EventFeed } from "../events/event-feed.ts";
+import { PostgresBus } from "../events/postgres-bus.ts";
+import { LiveService } from "../subscriptions/live-service.ts";
 import { coerceError } from "../jobs/errors.ts";
 import { JobService } from "../jobs/job-service.ts";
 import { Maintenance } from "../maintenance/maintenance.ts";
@@ -24,6 +35,7 @@ import type { JobStore } from "../store/job-store.ts";
 import { createApollo } from "./apollo.ts";
 import { SERVER_DEFAULTS } from "./defaults.ts";
 import { createHttpHandler, GRAPHQL_PATH } from "./http-handler.ts";
+import { attachGraphQLWebSocket } from "./websocket.ts";
 
 export interface ServerOptions {
   store: JobStore;
@@ -39,6 +51,23 @@ export interface ServerOptions {
   maintenance?: MaintenanceOptions | false;
   /** The clock of the services and maintenance (tests inject one). */
   now?: () => Date;
+  /**
+   * The database URL, for the PostgreSQL event bus's own LISTEN connection
+   * (required with a PostgreSQL store unless `bus` is given).
+   */
+  databaseUrl?: string;
+  /** The event bus (default: in-process on SQLite, LISTEN/NOTIFY on PostgreSQL). */
+  bus?: EventBus;
+  /** Live events a subscription may hold unsent before SUBSCRIPTION_OVERFLOW ends it. */
+  subscriptionBuffer?: number;
+  /** Time a WebSocket client has to send connection_init (ms). */
+  wsInitTimeoutMs?: number;
+  /** WebSocket ping interval; a client silent for one interval after a ping is dropped (ms). */
+  wsKeepAliveMs?: number;
+  /** The event feed's safety poll, for hints that never came (ms). */
+  eventPollIntervalMs?: number;
+  /** Least time between two queueStats pushes of one queue (ms). */
+  statsIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -46,6 +75,8 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly services: Services;
+  /** Open WebSocket connections, subscriptions and feed/bus listeners (leak checks, metrics). */
+  liveCounts(): { connections: number; subscriptions: number; feedListeners: number; busListeners: number };
   /** Graceful shutdown; the store is closed last. Safe to call more than once. */
   close(): Promise<void>;
 }
@@ -53,13 +84,48 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { store, logger } = options;
   const now = options.now ?? (() => new Date());
+  const onBusError = (e: Error) => logger.warn({ err: e }, "event bus");
+  let bus: EventBus;
+  if (options.bus) bus = options.bus;
+  else if (store.dialect === "sqlite") bus = new InProcessBus(onBusError);
+  else {
+    if (!options.databaseUrl) throw new Error("startServer: a PostgreSQL store needs databaseUrl (or a bus)");
+    bus = await PostgresBus.connect({ url: options.databaseUrl, onError: onBusError });
+  }
+  const feed = new EventFeed({
+    reader: store,
+    bus,
+    ...(options.eventPollIntervalMs !== undefined && { pollIntervalMs: options.eventPollIntervalMs }),
+    onError: (e) => logger.error({ err: e }, "event feed read failed; retrying"),
+  });
+  const closeEvents = async () => {
+    await feed.close();
+    if (!options.bus) await bus.close();
+  };
+  try {
+    await feed.start();
+  } catch (e) {
+    await closeEvents();
+    throw coerceError(e);
+  }
+
   const jobs = new JobService(store, {
     now,
     ...(options.maxPayloadBytes !== undefined && { maxPayloadBytes: options.maxPayloadBytes }),
+    onEvents: (events) => {
+      const last = events.at(-1);
+      if (last) bus.publish("events:committed", { maxEventId: last.id });
+    },
+    onQueueChanged: (queue) => bus.publish("queue:changed", { queue }),
     onError: (e) => logger.error({ err: e }, "event listener failed"),
   });
-  const queues = new QueueService(store, { now });
-  const services: Services = { jobs, queues };
+  const queues = new QueueService(store, { now, onQueueChanged: (queue) => bus.publish("queue:changed", { queue }) });
+  const live = new LiveService(jobs, queues, feed, bus, {
+    ...(options.subscriptionBuffer !== undefined && { maxBuffer: options.subscriptionBuffer }),
+    ...(options.statsIntervalMs !== undefined && { statsIntervalMs: options.statsIntervalMs }),
+    onError: (e) => logger.error({ err: e }, "subscription"),
+  });
+  const services: Services = { jobs, queues, live };
   const maintenance =
     options.maintenance === false
       ? null
@@ -70,14 +136,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         });
 
   const httpServer = createServer();
-  const apollo = createApollo({
-    schema: createSchema(),
-    httpServer,
-    logger,
-    limits: { ...DEFAULT_QUERY_LIMITS, ...options.limits },
-    introspection: options.introspection ?? true,
-    shutdownGraceMs: options.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs,
-  });
+  const schema = createSchema();
+  const limits = { ...DEFAULT_QUERY_LIMITS, ...options.limits };
+  const introspection = options.introspection ?? true;
+  const shutdownGraceMs = options.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs;
+  const apollo = createApollo({ schema, httpServer, logger, limits, introspection, shutdownGraceMs });
   await apollo.start();
 
   let closing: Promise<void> | null = null;
@@ -107,8 +170,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   } catch (e) {
     await apollo.stop().catch(() => {});
+    await closeEvents().catch(() => {});
     throw coerceError(e);
   }
+  // Attached once listening: the WebSocket server re-emits the HTTP server's
+  // errors, and a failed listen is reported above as a one-line error.
+  const ws = attachGraphQLWebSocket({
+    httpServer,
+    path: GRAPHQL_PATH,
+    schema,
+    services,
+    logger,
+    limits,
+    introspection,
+    maxPayloadBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
+    initTimeoutMs: options.wsInitTimeoutMs ?? SERVER_DEFAULTS.wsInitTimeoutMs,
+    keepAliveMs: options.wsKeepAliveMs ?? SERVER_DEFAULTS.wsKeepAliveMs,
+  });
   maintenance?.start();
 
   const address = httpServer.address() as AddressInfo;
@@ -119,14 +197,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url,
     port: address.port,
     services,
+    liveCounts: () => ({
+      connections: ws.connectionCount(),
+      subscriptions: live.activeCount(),
+      feedListeners: feed.listenerCount(),
+      busListeners: bus.listenerCount(),
+    }),
     close() {
       closing ??= (async () => {
         logger.info("shutting down: finishing in-flight requests");
         // apollo.stop() drains: the listener closes at once, idle connections
         // close, and busy ones close after their response (or the grace period).
         const drained = apollo.stop();
+        await ws.dispose(shutdownGraceMs);
+        await live.closeAll();
         await maintenance?.stop();
         await drained;
+        await closeEvents();
         await store.close();
         logger.info("shut down");
       })();

@@ -62,6 +62,7 @@ export async function startTestServer(dialect: Dialect, options: TestServerOptio
     logger: options.logger ?? pino({ level: "silent" }),
     port: 0,
     maintenance: false,
+    databaseUrl: db.url,
     ...options,
     store,
   });

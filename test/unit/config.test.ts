@@ -19,6 +19,9 @@ const DEFAULTS: Config = {
   maxQueryDepth: 12,
   maxQueryCost: 50_000,
   shutdownGraceMs: 10_000,
+  subscriptionBuffer: 1_000,
+  wsInitTimeoutMs: 3_000,
+  wsKeepAliveMs: 12_000,
   logLevel: "info",
   logPretty: null,
 };

@@ -5,6 +5,7 @@ import type { Job as JobModel, JobEvent as JobEventModel, JobError as JobErrorMo
 import type { BackoffPolicy as BackoffPolicyModel } from '../../jobs/backoff.ts';
 import type { QueueSettings as QueueSettingsModel, QueueStats as QueueStatsModel, RateLimit as RateLimitModel } from '../../queues/types.ts';
 import type { StateCounts as StateCountsModel, JobConnectionModel as JobConnectionModelModel } from '../models.ts';
+import type { JobsAvailableSignal as JobsAvailableSignalModel } from '../../subscriptions/live-service.ts';
 import type { GraphQLContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -172,7 +173,9 @@ export type ErrorCode =
   /** The query is nested deeper than the server allows. */
   | 'QUERY_TOO_DEEP'
   /** The queue holds its maxQueued waiting jobs; retry later. Nothing was written. */
-  | 'QUEUE_FULL';
+  | 'QUEUE_FULL'
+  /** A subscription's buffer filled because the client read too slowly; the server ended that subscription (not the connection). Nothing was lost: resubscribe with afterSeq (jobEvents) or afterEventId (jobChanged) set to the last one you received. `extensions.maxBuffer` is the limit; `extensions.lastSentSeq` / `lastSentEventId` the last event the server handed to the socket. */
+  | 'SUBSCRIPTION_OVERFLOW';
 
 /** What heartbeatJob did. */
 export type HeartbeatJobPayload = {
@@ -252,6 +255,16 @@ export type Job = {
  */
 export type JobEventsArgs = {
   last?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** Which transitions jobChanged sends: an event matches when it matches every list given. */
+export type JobChangeFilter = {
+  /** Only these jobs (at most 1,000). */
+  jobIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  /** Only jobs of these queues (at most 100). */
+  queues?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** Only events whose toState is one of these. */
+  states?: InputMaybe<Array<JobState>>;
 };
 
 /** A page of jobs, newest first. */
@@ -397,6 +410,13 @@ export type JobStateCounts = {
   scheduled: Scalars['Int']['output'];
   /** Jobs completed (until retention deletes them). */
   succeeded: Scalars['Int']['output'];
+};
+
+/** A hint that a queue may have a job to claim. */
+export type JobsAvailable = {
+  __typename?: 'JobsAvailable';
+  /** The queue's name. */
+  queue: Scalars['String']['output'];
 };
 
 /** A job leased to a worker by claimJobs, with the token that proves the lease. */
@@ -741,6 +761,165 @@ export type RateLimitInput = {
   intervalMs: Scalars['SafeInt']['input'];
 };
 
+/**
+ * Live job state, over graphql-ws (the graphql-transport-ws protocol) at the same
+ * URL as queries and mutations, with ws:// or wss:// (e.g. ws://127.0.0.1:4000/graphql).
+ *
+ * Delivery: events are sent only after their transaction committed, read back
+ * from the events table in event id order, on every server process that shares
+ * the database (PostgreSQL). jobEvents and jobChanged resume without gap or
+ * duplicate from the last seq or event id a client received.
+ *
+ * Slow readers: each subscription holds at most the server's
+ * --subscription-buffer events unsent (default 1,000). When that fills, the
+ * server ends that subscription (not the connection) with an error whose
+ * `extensions.code` is SUBSCRIPTION_OVERFLOW; resubscribe from the last seq or
+ * event id received. queueStats and jobsAvailable never overflow: they keep
+ * only the latest value.
+ *
+ * The connection must send connection_init within --ws-init-timeout-ms; the server
+ * pings every --ws-keepalive-ms and drops a connection that does not answer by the
+ * next ping. The server closes connections with code 1001 when it shuts down.
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Every transition matching the filter, in event id order. Without
+   * afterEventId it starts with the next transition; with it, it first replays
+   * the stored events after that id, then goes live with no gap or duplicate.
+   * After a disconnect, resubscribe with afterEventId = the id of the last event
+   * received. Events of jobs deleted by retention or purge are not replayed.
+   */
+  jobChanged: JobEvent;
+  /**
+   * Every event of one job with seq > afterSeq, oldest first: the stored ones,
+   * then each new one as it commits; gapless, no duplicate. After a disconnect,
+   * resubscribe with afterSeq = the last seq received. The subscription stays
+   * open after the job finishes (a finished job can be retried). Errors:
+   * NOT_FOUND for an unknown job; BAD_USER_INPUT for an afterSeq past the job's
+   * last event.
+   */
+  jobEvents: JobEvent;
+  /**
+   * A wake-up signal for idle workers, so they need not poll: sent for a queue
+   * when a job there may have become claimable (enqueued or retried into QUEUED,
+   * a scheduled job promoted, the queue resumed or reconfigured, or a running
+   * job ended in a queue with a concurrency limit), and once at the start for
+   * each queue that has QUEUED jobs. Unread signals merge to one per queue, and
+   * paused queues send none. A signal is a hint: claim to find out.
+   */
+  jobsAvailable: JobsAvailable;
+  /**
+   * A queue's stats: the current figures at once, then new figures whenever they
+   * change (re-read at most 4 times a second, and every 5 seconds for the
+   * time-based figures); a slow reader gets the latest, never a backlog.
+   * NOT_FOUND for a queue that does not exist yet.
+   */
+  queueStats: QueueStats;
+};
+
+
+/**
+ * Live job state, over graphql-ws (the graphql-transport-ws protocol) at the same
+ * URL as queries and mutations, with ws:// or wss:// (e.g. ws://127.0.0.1:4000/graphql).
+ *
+ * Delivery: events are sent only after their transaction committed, read back
+ * from the events table in event id order, on every server process that shares
+ * the database (PostgreSQL). jobEvents and jobChanged resume without gap or
+ * duplicate from the last seq or event id a client received.
+ *
+ * Slow readers: each subscription holds at most the server's
+ * --subscription-buffer events unsent (default 1,000). When that fills, the
+ * server ends that subscription (not the connection) with an error whose
+ * `extensions.code` is SUBSCRIPTION_OVERFLOW; resubscribe from the last seq or
+ * event id received. queueStats and jobsAvailable never overflow: they keep
+ * only the latest value.
+ *
+ * The connection must send connection_init within --ws-init-timeout-ms; the server
+ * pings every --ws-keepalive-ms and drops a connection that does not answer by the
+ * next ping. The server closes connections with code 1001 when it shuts down.
+ */
+export type SubscriptionJobChangedArgs = {
+  afterEventId?: InputMaybe<Scalars['ID']['input']>;
+  filter?: InputMaybe<JobChangeFilter>;
+};
+
+
+/**
+ * Live job state, over graphql-ws (the graphql-transport-ws protocol) at the same
+ * URL as queries and mutations, with ws:// or wss:// (e.g. ws://127.0.0.1:4000/graphql).
+ *
+ * Delivery: events are sent only after their transaction committed, read back
+ * from the events table in event id order, on every server process that shares
+ * the database (PostgreSQL). jobEvents and jobChanged resume without gap or
+ * duplicate from the last seq or event id a client received.
+ *
+ * Slow readers: each subscription holds at most the server's
+ * --subscription-buffer events unsent (default 1,000). When that fills, the
+ * server ends that subscription (not the connection) with an error whose
+ * `extensions.code` is SUBSCRIPTION_OVERFLOW; resubscribe from the last seq or
+ * event id received. queueStats and jobsAvailable never overflow: they keep
+ * only the latest value.
+ *
+ * The connection must send connection_init within --ws-init-timeout-ms; the server
+ * pings every --ws-keepalive-ms and drops a connection that does not answer by the
+ * next ping. The server closes connections with code 1001 when it shuts down.
+ */
+export type SubscriptionJobEventsArgs = {
+  afterSeq?: InputMaybe<Scalars['Int']['input']>;
+  jobId: Scalars['ID']['input'];
+};
+
+
+/**
+ * Live job state, over graphql-ws (the graphql-transport-ws protocol) at the same
+ * URL as queries and mutations, with ws:// or wss:// (e.g. ws://127.0.0.1:4000/graphql).
+ *
+ * Delivery: events are sent only after their transaction committed, read back
+ * from the events table in event id order, on every server process that shares
+ * the database (PostgreSQL). jobEvents and jobChanged resume without gap or
+ * duplicate from the last seq or event id a client received.
+ *
+ * Slow readers: each subscription holds at most the server's
+ * --subscription-buffer events unsent (default 1,000). When that fills, the
+ * server ends that subscription (not the connection) with an error whose
+ * `extensions.code` is SUBSCRIPTION_OVERFLOW; resubscribe from the last seq or
+ * event id received. queueStats and jobsAvailable never overflow: they keep
+ * only the latest value.
+ *
+ * The connection must send connection_init within --ws-init-timeout-ms; the server
+ * pings every --ws-keepalive-ms and drops a connection that does not answer by the
+ * next ping. The server closes connections with code 1001 when it shuts down.
+ */
+export type SubscriptionJobsAvailableArgs = {
+  queues: Array<Scalars['String']['input']>;
+};
+
+
+/**
+ * Live job state, over graphql-ws (the graphql-transport-ws protocol) at the same
+ * URL as queries and mutations, with ws:// or wss:// (e.g. ws://127.0.0.1:4000/graphql).
+ *
+ * Delivery: events are sent only after their transaction committed, read back
+ * from the events table in event id order, on every server process that shares
+ * the database (PostgreSQL). jobEvents and jobChanged resume without gap or
+ * duplicate from the last seq or event id a client received.
+ *
+ * Slow readers: each subscription holds at most the server's
+ * --subscription-buffer events unsent (default 1,000). When that fills, the
+ * server ends that subscription (not the connection) with an error whose
+ * `extensions.code` is SUBSCRIPTION_OVERFLOW; resubscribe from the last seq or
+ * event id received. queueStats and jobsAvailable never overflow: they keep
+ * only the latest value.
+ *
+ * The connection must send connection_init within --ws-init-timeout-ms; the server
+ * pings every --ws-keepalive-ms and drops a connection that does not answer by the
+ * next ping. The server closes connections with code 1001 when it shuts down.
+ */
+export type SubscriptionQueueStatsArgs = {
+  name: Scalars['String']['input'];
+};
+
 
 
 export type ResolverTypeWrapper<T> = Promise<T> | T;
@@ -829,6 +1008,7 @@ export type ResolversTypes = {
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   Job: ResolverTypeWrapper<JobModel>;
+  JobChangeFilter: JobChangeFilter;
   JobConnection: ResolverTypeWrapper<JobConnectionModelModel>;
   JobEdge: ResolverTypeWrapper<Omit<JobEdge, 'node'> & { node: ResolversTypes['Job'] }>;
   JobError: ResolverTypeWrapper<JobErrorModel>;
@@ -838,6 +1018,7 @@ export type ResolversTypes = {
   JobFilter: JobFilter;
   JobState: JobState;
   JobStateCounts: ResolverTypeWrapper<StateCountsModel>;
+  JobsAvailable: ResolverTypeWrapper<JobsAvailableSignalModel>;
   LeasedJob: ResolverTypeWrapper<LeasedJobModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
@@ -850,6 +1031,7 @@ export type ResolversTypes = {
   RateLimitInput: RateLimitInput;
   SafeInt: ResolverTypeWrapper<Scalars['SafeInt']['output']>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -867,6 +1049,7 @@ export type ResolversParentTypes = {
   Int: Scalars['Int']['output'];
   JSON: Scalars['JSON']['output'];
   Job: JobModel;
+  JobChangeFilter: JobChangeFilter;
   JobConnection: JobConnectionModelModel;
   JobEdge: Omit<JobEdge, 'node'> & { node: ResolversParentTypes['Job'] };
   JobError: JobErrorModel;
@@ -874,6 +1057,7 @@ export type ResolversParentTypes = {
   JobEvent: JobEventModel;
   JobFilter: JobFilter;
   JobStateCounts: StateCountsModel;
+  JobsAvailable: JobsAvailableSignalModel;
   LeasedJob: LeasedJobModel;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
@@ -886,6 +1070,7 @@ export type ResolversParentTypes = {
   RateLimitInput: RateLimitInput;
   SafeInt: Scalars['SafeInt']['output'];
   String: Scalars['String']['output'];
+  Subscription: Record<PropertyKey, never>;
 };
 
 export type BackoffResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Backoff'] = ResolversParentTypes['Backoff']> = {
@@ -990,6 +1175,10 @@ export type JobStateCountsResolvers<ContextType = GraphQLContext, ParentType ext
   succeeded?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
+export type JobsAvailableResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobsAvailable'] = ResolversParentTypes['JobsAvailable']> = {
+  queue?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type LeasedJobResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['LeasedJob'] = ResolversParentTypes['LeasedJob']> = {
   job?: Resolver<ResolversTypes['Job'], ParentType, ContextType>;
   leaseExpiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -1070,6 +1259,13 @@ export interface SafeIntScalarConfig extends GraphQLScalarTypeConfig<ResolversTy
   name: 'SafeInt';
 }
 
+export type SubscriptionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  jobChanged?: SubscriptionResolver<ResolversTypes['JobEvent'], "jobChanged", ParentType, ContextType, Partial<SubscriptionJobChangedArgs>>;
+  jobEvents?: SubscriptionResolver<ResolversTypes['JobEvent'], "jobEvents", ParentType, ContextType, RequireFields<SubscriptionJobEventsArgs, 'afterSeq' | 'jobId'>>;
+  jobsAvailable?: SubscriptionResolver<ResolversTypes['JobsAvailable'], "jobsAvailable", ParentType, ContextType, RequireFields<SubscriptionJobsAvailableArgs, 'queues'>>;
+  queueStats?: SubscriptionResolver<ResolversTypes['QueueStats'], "queueStats", ParentType, ContextType, RequireFields<SubscriptionQueueStatsArgs, 'name'>>;
+};
+
 export type Resolvers<ContextType = GraphQLContext> = {
   Backoff?: BackoffResolvers<ContextType>;
   BackoffType?: BackoffTypeResolvers;
@@ -1084,6 +1280,7 @@ export type Resolvers<ContextType = GraphQLContext> = {
   JobEvent?: JobEventResolvers<ContextType>;
   JobEventType?: JobEventTypeResolvers;
   JobStateCounts?: JobStateCountsResolvers<ContextType>;
+  JobsAvailable?: JobsAvailableResolvers<ContextType>;
   LeasedJob?: LeasedJobResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
@@ -1094,5 +1291,6 @@ export type Resolvers<ContextType = GraphQLContext> = {
   QueueStats?: QueueStatsResolvers<ContextType>;
   RateLimit?: RateLimitResolvers<ContextType>;
   SafeInt?: GraphQLScalarType;
+  Subscription?: SubscriptionResolvers<ContextType>;
 };
 

@@ -15,10 +15,12 @@ import { Mutation } from "./mutation.ts";
 import { Query } from "./query.ts";
 import { JobStateCounts, Queue, QueueSettings, QueueStats } from "./queue.ts";
 import { DateTime, JSONScalar, SafeInt } from "./scalars.ts";
+import { Subscription } from "./subscription.ts";
 
 export const resolvers: Resolvers = {
   Query,
   Mutation,
+  Subscription,
   Job,
   LeasedJob,
   EnqueueJobPayload,

@@ -1,0 +1,137 @@
+/**
+ * The async iterator behind every subscription: a bounded buffer between the
+ * event feed (which pushes) and graphql-ws (which pulls, one message at a
+ * time, and stops pulling while the client's socket is not draining).
+ *
+ * - While catching up, `refill` is set and next() calls it to read the next
+ *   page from the database: replay is pulled, so it needs no buffer.
+ * - Live items are pushed. When `maxBuffer` items are waiting, the stream
+ *   fails with the caller's overflow error (SUBSCRIPTION_OVERFLOW) and drops
+ *   what it held: memory stays bounded, and the client learns exactly that it
+ *   must resume, instead of silently missing events.
+ * - Written by hand rather than as an async generator: a generator suspended
+ *   in `await` cannot be returned from until that await settles, so a client
+ *   that unsubscribes from an idle stream would leak it. Here return()
+ *   settles at once and runs `onEnd` (remove listeners, stop timers) exactly
+ *   once, whatever ends the stream.
+ */
+export class LiveStream<T> implements AsyncIterableIterator<T> {
+  /** Set while catching up; returns the next items (the source sets it to null once live). */
+  refill: (() => Promise<T[]>) | null = null;
+  private readonly buffer: T[] = [];
+  private state: "open" | "failed" | "ended" = "open";
+  private failure: Error | null = null;
+  private wakeConsumer: (() => void) | null = null;
+  private last: T | undefined;
+
+  constructor(
+    private readonly maxBuffer: number,
+    private readonly onEnd: () => void,
+  ) {}
+
+  get open(): boolean {
+    return this.state === "open";
+  }
+
+  /** The last item handed to the consumer. */
+  get lastTaken(): T | undefined {
+    return this.last;
+  }
+
+  /** Queues a live item; fails the stream with `overflow()` when the buffer is full. */
+  push(item: T, overflow: () => Error): void {
+    if (this.state !== "open") return;
+    if (this.buffer.length >= this.maxBuffer) {
+      this.fail(overflow());
+      return;
+    }
+    this.buffer.push(item);
+    this.wake();
+  }
+
+  /** Queues `item` unless an equal one (by `same`) is already waiting: for signals. */
+  pushUnique(item: T, same: (a: T, b: T) => boolean): void {
+    if (this.state !== "open" || this.buffer.some((x) => same(x, item))) return;
+    this.buffer.push(item);
+    this.wake();
+  }
+
+  /** Replaces whatever is waiting with `item`: for latest-value streams (stats). */
+  offerLatest(item: T): void {
+    if (this.state !== "open") return;
+    this.buffer.length = 0;
+    this.buffer.push(item);
+    this.wake();
+  }
+
+  /** Makes a consumer waiting in next() look again (after `refill` was set). */
+  wake(): void {
+    const wake = this.wakeConsumer;
+    this.wakeConsumer = null;
+    wake?.();
+  }
+
+  /** Ends the stream with `error`, thrown by the consumer's next call. */
+  fail(error: Error): void {
+    if (this.state !== "open") return;
+    this.state = "failed";
+    this.failure = error;
+    this.buffer.length = 0;
+    this.finish();
+  }
+
+  async next(): Promise<IteratorResult<T, undefined>> {
+    for (;;) {
+      const item = this.buffer.shift();
+      if (item !== undefined) {
+        this.last = item;
+        return { value: item, done: false };
+      }
+      if (this.state === "failed") {
+        this.state = "ended";
+        throw this.failure as Error;
+      }
+      if (this.state === "ended") return { value: undefined, done: true };
+      const refill = this.refill;
+      if (refill) {
+        let items: T[];
+        try {
+          items = await refill();
+        } catch (e) {
+          this.fail(e instanceof Error ? e : new Error(String(e)));
+          continue;
+        }
+        if (this.state === "open") this.buffer.push(...items);
+        continue;
+      }
+      await new Promise<void>((resolve) => (this.wakeConsumer = resolve));
+    }
+  }
+
+  async return(): Promise<IteratorResult<T, undefined>> {
+    if (this.state === "open") {
+      this.state = "ended";
+      this.buffer.length = 0;
+      this.finish();
+    } else this.state = "ended";
+    return { value: undefined, done: true };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<T, undefined>> {
+    await this.return();
+    throw error instanceof Error ? error : new Error(String(error));
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private finish(): void {
+    this.refill = null;
+    try {
+      this.onEnd();
+    } finally {
+      this.wake();
+    }
+  }
+}
