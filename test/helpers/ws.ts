@@ -123,3 +123,22 @@ export function record<T, V extends Record<string, unknown>>(
     stop,
   };
 }
+
+/**
+ * Resolves once the server holds at least `n` open subscriptions: a live-only
+ * subscription (jobChanged without afterEventId) sends nothing until the next
+ * transition, so a test waits for this before making one.
+ */
+export async function untilSubscribed(
+  server: { liveCounts(): { subscriptions: number } },
+  n: number,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (server.liveCounts().subscriptions < n) {
+    if (Date.now() > deadline) {
+      throw new Error(`${server.liveCounts().subscriptions} subscriptions open after ${timeoutMs} ms, wanted ${n}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
