@@ -8,7 +8,7 @@ import { ApolloServer } from "@apollo/server";
 import type { ApolloServerPlugin } from "@apollo/server";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import { getVariableValues } from "graphql";
+import { getVariableValues, GraphQLError } from "graphql";
 import type { GraphQLSchema } from "graphql";
 import type { Logger } from "pino";
 import type { GraphQLContext } from "../graphql/context.ts";
@@ -60,6 +60,12 @@ function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin<GraphQLConte
       return {
         async didResolveOperation({ request, document, operation, schema }) {
           if (!operation) return; // Apollo has already refused a document without the operation
+          if (operation.operation === "subscription") {
+            throw new GraphQLError(
+              "Subscriptions are served over WebSocket (graphql-ws, the graphql-transport-ws protocol) at this same URL with ws:// or wss://",
+              { extensions: { code: "BAD_REQUEST", http: { status: 400 } } },
+            );
+          }
           // Price the operation with its coerced variables; when they do not
           // coerce, execution reports that (BAD_USER_INPUT) instead.
           const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], request.variables ?? {});

@@ -247,6 +247,22 @@ describe.each(BACKENDS)("HTTP layer on %s", (dialect: Dialect) => {
     expect(await ok.json()).toEqual({ data: { queues: [] } });
   });
 
+  it("answers a subscription sent over HTTP with 400 BAD_REQUEST pointing to WebSocket, and nothing runs", async () => {
+    const t = await start();
+    const res = await t.post({ query: 'subscription { jobsAvailable(queues: ["a"]) { queue } }' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      errors: [
+        {
+          message:
+            "Subscriptions are served over WebSocket (graphql-ws, the graphql-transport-ws protocol) at this same URL with ws:// or wss://",
+          extensions: { code: "BAD_REQUEST" },
+        },
+      ],
+    });
+    expect(t.server.liveCounts().subscriptions).toBe(0);
+  });
+
   describe("CSRF prevention", () => {
     const query = encodeURIComponent("{ queues { name } }");
     const CSRF_MESSAGE = /^This operation has been blocked as a potential Cross-Site Request Forgery \(CSRF\)/;

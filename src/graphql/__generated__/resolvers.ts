@@ -152,13 +152,15 @@ export type EnqueueJobPayload = {
  * the message text.
  */
 export type ErrorCode =
-  /** The request is malformed (e.g. the body is not JSON, or a GET/simple POST without a CSRF preflight header). HTTP 400. */
+  /** The request is malformed (e.g. the body is not JSON, a GET/simple POST without a CSRF preflight header, or a subscription sent over HTTP instead of WebSocket). HTTP 400. */
   | 'BAD_REQUEST'
   /** An argument is outside its documented bounds; `extensions.field` names it. Nothing was written. */
   | 'BAD_USER_INPUT'
   /** The request body is larger than the server's --max-body-bytes. HTTP 413. */
   | 'BODY_TOO_LARGE'
-  /** The query text does not parse or does not fit the schema (e.g. an unknown field, or a bad literal). HTTP 400. */
+  /** The query text is not valid GraphQL syntax. HTTP 400. */
+  | 'GRAPHQL_PARSE_FAILED'
+  /** The query text does not fit the schema (e.g. an unknown field, or a bad literal). HTTP 400. */
   | 'GRAPHQL_VALIDATION_FAILED'
   /** An unexpected server error. The message is masked; `extensions.errorId` matches the server log line. */
   | 'INTERNAL_SERVER_ERROR'
