@@ -126,6 +126,33 @@ const OPTIONS: {
     otherValue: 2_500,
   },
   {
+    flag: "--subscription-buffer",
+    env: "JOBWIRE_SUBSCRIPTION_BUFFER",
+    key: "subscriptionBuffer",
+    raw: "50",
+    value: 50,
+    other: "1000000",
+    otherValue: 1_000_000,
+  },
+  {
+    flag: "--ws-init-timeout-ms",
+    env: "JOBWIRE_WS_INIT_TIMEOUT_MS",
+    key: "wsInitTimeoutMs",
+    raw: "1",
+    value: 1,
+    other: "60000",
+    otherValue: 60_000,
+  },
+  {
+    flag: "--ws-keepalive-ms",
+    env: "JOBWIRE_WS_KEEPALIVE_MS",
+    key: "wsKeepAliveMs",
+    raw: "0",
+    value: 0,
+    other: "3600000",
+    otherValue: 3_600_000,
+  },
+  {
     flag: "--log-level",
     env: "JOBWIRE_LOG_LEVEL",
     key: "logLevel",
@@ -216,6 +243,8 @@ describe("parseConfig", () => {
       ["--max-query-depth", "1000", "maxQueryDepth", 1_000],
       ["--max-query-cost", "1000000000", "maxQueryCost", 1_000_000_000],
       ["--shutdown-grace-ms", "3600000", "shutdownGraceMs", 3_600_000],
+      ["--subscription-buffer", "1", "subscriptionBuffer", 1],
+      ["--ws-init-timeout-ms", "3600000", "wsInitTimeoutMs", 3_600_000],
     ];
     for (const [flag, raw, key, value] of bounds) {
       expect(parseConfig([flag, raw], {}).config[key], `${flag} ${raw}`).toBe(value);
@@ -236,6 +265,9 @@ describe("parseConfig", () => {
       [["--log-format", "xml"], '--log-format must be pretty or json, got "xml"'],
       [["--max-body-bytes", "0"], '--max-body-bytes must be an integer from 1 to 1073741824, got "0"'],
       [["--pool-size", "1001"], '--pool-size must be an integer from 1 to 1000, got "1001"'],
+      [["--subscription-buffer", "0"], '--subscription-buffer must be an integer from 1 to 1000000, got "0"'],
+      [["--ws-init-timeout-ms", "0"], '--ws-init-timeout-ms must be an integer from 1 to 3600000, got "0"'],
+      [["--ws-keepalive-ms=-1"], '--ws-keepalive-ms must be an integer from 0 to 3600000, got "-1"'],
       [["--pool-size", "2.5"], '--pool-size must be an integer from 1 to 1000, got "2.5"'],
       [["--max-payload-bytes=-5"], '--max-payload-bytes must be an integer from 1 to 67108864, got "-5"'],
       [["--max-query-depth", "0"], '--max-query-depth must be an integer from 1 to 1000, got "0"'],
