@@ -40,11 +40,11 @@ export interface DialectSql {
    */
   transaction<R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R>;
   /**
-   * Runs reads that must see committed data only. SQLite: the process has one
-   * connection, and a read on it between two statements of an open write
-   * transaction would see that transaction's uncommitted rows; so this waits
-   * for the process's writers like a transaction does. PostgreSQL: runs `fn`
-   * on the pool (each statement sees only committed rows).
+   * Runs statements outside a transaction. SQLite: the process has one
+   * connection, and a statement on it between two statements of an open write
+   * transaction would see (or, if it writes, join) that transaction; so this
+   * waits for the process's writers like a transaction does. PostgreSQL: runs
+   * `fn` on the pool (each statement sees only committed rows).
    */
   readCommitted<R>(client: SqlClient, fn: (runner: SqlRunner) => Promise<R>): Promise<R>;
   /**

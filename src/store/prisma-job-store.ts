@@ -92,12 +92,25 @@ interface Candidate {
 
 export class PrismaJobStore implements JobStore {
   readonly dialect;
+  /**
+   * Every statement outside a transaction goes through here
+   * (DialectSql.readCommitted). On SQLite the process has one connection: a
+   * read sent between two statements of an open write transaction would see
+   * that transaction's rows, which may still roll back, and a single-statement
+   * write (the heartbeat) would even become part of that transaction and roll
+   * back with it. Here they wait until no transaction of the process is open.
+   */
+  private readonly direct: SqlRunner;
 
   constructor(
     private client: SqlClient,
     private readonly sqlOf: DialectSql,
   ) {
     this.dialect = sqlOf.name;
+    this.direct = {
+      $queryRaw: <T>(query: Sql) => this.sqlOf.readCommitted(this.client, (c) => c.$queryRaw<T>(query)),
+      $executeRaw: (query: Sql) => this.sqlOf.readCommitted(this.client, (c) => c.$executeRaw(query)),
+    };
   }
 
   private jsonOrNull(value: JsonValue | null | undefined): Sql {
@@ -411,7 +424,7 @@ export class PrismaJobStore implements JobStore {
   ): Promise<Job | null> {
     let seconds = leaseSeconds;
     if (seconds === undefined) {
-      const rows = await this.client.$queryRaw<Row[]>(sql`
+      const rows = await this.direct.$queryRaw<Row[]>(sql`
         SELECT "q"."default_lease_seconds" AS "s" FROM "jobs" "j" JOIN "queues" "q" ON "q"."name" = "j"."queue"
         WHERE "j"."id" = ${BigInt(jobId)}`);
       const s = rows[0]?.s;
@@ -419,7 +432,7 @@ export class PrismaJobStore implements JobStore {
     }
     const leaseExpiresAt = new Date(now.getTime() + seconds * 1000);
     const progressSet = progress === undefined ? empty : sql`, "progress" = ${this.jsonOrNull(progress)}`;
-    const rows = await this.client.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(sql`
       UPDATE "jobs" SET "lease_expires_at" = ${leaseExpiresAt}, "updated_at" = ${now}${progressSet}
       WHERE "id" = ${BigInt(jobId)} AND "state" = ${JobState.RUNNING} AND "lease_token" = ${leaseToken}
       RETURNING *`);
@@ -427,19 +440,19 @@ export class PrismaJobStore implements JobStore {
   }
 
   async getJob(jobId: string): Promise<Job | null> {
-    const rows = await this.client.$queryRaw<Row[]>(sql`SELECT * FROM "jobs" WHERE "id" = ${BigInt(jobId)}`);
+    const rows = await this.direct.$queryRaw<Row[]>(sql`SELECT * FROM "jobs" WHERE "id" = ${BigInt(jobId)}`);
     return rows[0] ? toJob(rows[0], this.sqlOf) : null;
   }
 
   async getJobs(jobIds: readonly string[]): Promise<Job[]> {
     if (jobIds.length === 0) return [];
-    const rows = await this.client.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(sql`
       SELECT * FROM "jobs" WHERE "id" IN (${join(jobIds.map((id) => BigInt(id)))})`);
     return rows.map((r) => toJob(r, this.sqlOf));
   }
 
   async getJobByKey(queue: string, idempotencyKey: string): Promise<Job | null> {
-    const rows = await this.client.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(sql`
       SELECT * FROM "jobs" WHERE "queue" = ${queue} AND "idempotency_key" = ${idempotencyKey}`);
     return rows[0] ? toJob(rows[0], this.sqlOf) : null;
   }
@@ -447,13 +460,13 @@ export class PrismaJobStore implements JobStore {
   async listJobs(spec: ListJobsSpec): Promise<Job[]> {
     const conds = this.jobFilter(spec);
     if (spec.beforeId !== undefined) conds.push(sql`"id" < ${BigInt(spec.beforeId)}`);
-    const rows = await this.client.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(sql`
       SELECT * FROM "jobs" WHERE ${join(conds, " AND ")} ORDER BY "id" DESC LIMIT ${spec.limit}`);
     return rows.map((r) => toJob(r, this.sqlOf));
   }
 
   async countJobs(spec: Omit<ListJobsSpec, "beforeId" | "limit">): Promise<number> {
-    const rows = await this.client.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(sql`
       SELECT COUNT(*) AS "n" FROM "jobs" WHERE ${join(this.jobFilter(spec), " AND ")}`);
     return Number(rows[0]?.n ?? 0);
   }
@@ -472,7 +485,7 @@ export class PrismaJobStore implements JobStore {
 
   async listEvents(jobId: string, afterSeq: number, limit: number, upToId?: string): Promise<JobEvent[]> {
     const upTo = upToId === undefined ? empty : sql` AND "id" <= ${BigInt(upToId)}`;
-    const rows = await this.client.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(sql`
       SELECT * FROM "job_events" WHERE "job_id" = ${BigInt(jobId)} AND "seq" > ${afterSeq}${upTo}
       ORDER BY "seq" LIMIT ${limit}`);
     return rows.map((r) => toJobEvent(r, this.sqlOf));
@@ -488,7 +501,7 @@ export class PrismaJobStore implements JobStore {
       conds.push(spec.jobIds.length ? sql`"e"."job_id" IN (${join(spec.jobIds.map((id) => BigInt(id)))})` : sql`1 = 0`);
     }
     // Walks job_events' primary key from afterId; the range is what the subscriber missed.
-    const rows = await this.client.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(sql`
       SELECT "e".*, "j"."queue" AS "queue" FROM "job_events" AS "e" JOIN "jobs" AS "j" ON "j"."id" = "e"."job_id"
       WHERE ${join(conds, " AND ")} ORDER BY "e"."id" LIMIT ${spec.limit}`);
     return rows.map((r) => ({ ...toJobEvent(r, this.sqlOf), queue: String(r.queue) }));
@@ -521,7 +534,7 @@ export class PrismaJobStore implements JobStore {
     const byJob = new Map<string, JobEvent[]>(jobIds.map((id) => [id, []]));
     if (jobIds.length === 0) return byJob;
     // Each job's newest `last` events: the window walks job_events' (job_id, seq) key.
-    const rows = await this.client.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(sql`
       SELECT * FROM (
         SELECT "e".*, ROW_NUMBER() OVER (PARTITION BY "job_id" ORDER BY "seq" DESC) AS "rn"
         FROM "job_events" AS "e" WHERE "job_id" IN (${join(jobIds.map((id) => BigInt(id)))})) AS "r"
@@ -535,7 +548,7 @@ export class PrismaJobStore implements JobStore {
   }
 
   async findExpiredLeases(now: Date, limit: number): Promise<{ id: string; leaseToken: string }[]> {
-    const rows = await this.client.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(sql`
       SELECT "id", "lease_token" FROM "jobs"
       WHERE "lease_expires_at" < ${now} AND "state" = ${JobState.RUNNING}
       ORDER BY "lease_expires_at" LIMIT ${limit}`);
@@ -557,8 +570,8 @@ export class PrismaJobStore implements JobStore {
   }
 
   async getQueues(names?: readonly string[]): Promise<QueueRow[]> {
-    if (names !== undefined) return this.readQueues(this.client, names, empty);
-    const rows = await this.client.$queryRaw<Row[]>(sql`SELECT * FROM "queues" ORDER BY "name"`);
+    if (names !== undefined) return this.readQueues(this.direct, names, empty);
+    const rows = await this.direct.$queryRaw<Row[]>(sql`SELECT * FROM "queues" ORDER BY "name"`);
     return rows.map((r) => toQueue(r, this.sqlOf));
   }
 
@@ -593,32 +606,35 @@ export class PrismaJobStore implements JobStore {
   }
 
   async readQueueStats(queue: string, since: Date, aheadOfPriority: number): Promise<QueueStatsRow> {
-    const [counts, started, finished, runs, oldest, running, ahead] = await Promise.all([
-      this.client.$queryRaw<Row[]>(sql`
+    // One committed view for all seven reads (see `reader`).
+    const [counts, started, finished, runs, oldest, running, ahead] = await this.sqlOf.readCommitted(this.client, (c) =>
+      Promise.all([
+        c.$queryRaw<Row[]>(sql`
         SELECT "state", CAST(SUM("n") AS BIGINT) AS "n" FROM (
           SELECT "state", "count" AS "n" FROM "queue_state_counts" WHERE "queue" = ${queue}
           UNION ALL
           SELECT "state", "delta" AS "n" FROM "queue_state_deltas" WHERE "queue" = ${queue}) AS "c"
         GROUP BY "state"`),
-      this.client.$queryRaw<Row[]>(sql`
+        c.$queryRaw<Row[]>(sql`
         SELECT COUNT(*) AS "n" FROM "jobs" WHERE "queue" = ${queue} AND "started_at" >= ${since}`),
-      this.client.$queryRaw<Row[]>(sql`
+        c.$queryRaw<Row[]>(sql`
         SELECT COUNT(*) AS "n" FROM "jobs" WHERE "queue" = ${queue} AND "finished_at" >= ${since}`),
-      this.client.$queryRaw<Row[]>(sql`
+        c.$queryRaw<Row[]>(sql`
         SELECT "started_at", "finished_at" FROM "jobs"
         WHERE "queue" = ${queue} AND "finished_at" IS NOT NULL AND "state" = ${JobState.SUCCEEDED}
           AND "started_at" IS NOT NULL
         ORDER BY "finished_at" DESC LIMIT ${RECENT_RUNS}`),
-      this.client.$queryRaw<Row[]>(sql`
+        c.$queryRaw<Row[]>(sql`
         SELECT MIN("run_at") AS "at" FROM "jobs" WHERE "queue" = ${queue} AND "state" = ${JobState.QUEUED}`),
-      this.client.$queryRaw<Row[]>(sql`
+        c.$queryRaw<Row[]>(sql`
         SELECT "started_at" FROM "jobs" WHERE "queue" = ${queue} AND "state" = ${JobState.RUNNING}
         LIMIT ${RUNNING_SAMPLE}`),
-      // Claim order is priority first: a job with a larger priority number is not ahead.
-      this.client.$queryRaw<Row[]>(sql`
+        // Claim order is priority first: a job with a larger priority number is not ahead.
+        c.$queryRaw<Row[]>(sql`
         SELECT COUNT(*) AS "n" FROM "jobs"
         WHERE "queue" = ${queue} AND "state" = ${JobState.QUEUED} AND "priority" <= ${aheadOfPriority}`),
-    ]);
+      ]),
+    );
     const oldestAt = oldest[0]?.at;
     return {
       counts: Object.fromEntries(counts.map((r) => [String(r.state), Number(r.n)])),
@@ -636,7 +652,7 @@ export class PrismaJobStore implements JobStore {
   }
 
   async checkReady(): Promise<void> {
-    const rows = await this.client.$queryRaw<Row[]>(sql`SELECT "name" FROM "_jobwire_migrations"`);
+    const rows = await this.direct.$queryRaw<Row[]>(sql`SELECT "name" FROM "_jobwire_migrations"`);
     const applied = new Set(rows.map((r) => String(r.name)));
     const pending = loadMigrations(this.sqlOf.name).filter((m) => !applied.has(m.name));
     if (pending.length > 0) {
