@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const BENCHES = ["claim-cost.ts", "subscription-fanout.ts"];
+const BENCHES = ["claim-cost.ts", "fanout.ts"];
 
 const args = process.argv.slice(2);
 let failed = 0;
