@@ -9,7 +9,8 @@
  *   NOTIFY (after the commit it reports, by construction: it is called after
  *   commit). "events:committed" hints are merged while one NOTIFY is in flight.
  * - The channel is derived from the database's current schema, so servers
- *   that share a database but not a schema do not wake each other.
+ *   that share a database but not a schema do not wake each other. The
+ *   connection's application_name is "jobwire-events <channel>".
  * - If the connection drops, it reconnects with backoff and then tells local
  *   listeners to catch up (maxEventId null), since notifications sent in
  *   between were lost. Until then the feed's slow poll still runs.
@@ -86,7 +87,6 @@ export class PostgresBus implements EventBus {
   }
 
   private async open(): Promise<void> {
-    // Named so operators (and tests) can find it in pg_stat_activity.
     const client = new pg.Client({ connectionString: this.options.url, application_name: "jobwire-events" });
     client.on("error", (e) => this.lost(client, e));
     client.on("end", () => this.lost(client, new Error("the LISTEN connection ended")));
@@ -98,6 +98,8 @@ export class PostgresBus implements EventBus {
       const rows = await client.query<{ schema: string | null }>("SELECT current_schema() AS schema");
       const schema = rows.rows[0]?.schema ?? "public";
       this.channel = `jobwire_${createHash("sha256").update(schema).digest("hex").slice(0, 16)}`;
+      // Named with its channel, so operators (and tests) can tell whose bus it is in pg_stat_activity.
+      await client.query(`SET application_name TO 'jobwire-events ${this.channel}'`);
       await client.query(`LISTEN "${this.channel}"`);
     } catch (e) {
       await client.end().catch(() => {});
