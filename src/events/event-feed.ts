@@ -19,7 +19,7 @@ import type { JobEventInQueue } from "../jobs/types.ts";
 import type { EventLogPage } from "../store/job-store.ts";
 import type { EventBus } from "./event-bus.ts";
 import type { Listener } from "./event-map.ts";
-import { EventHorizon, parseSnapshot } from "./horizon.ts";
+import { EventHorizon, parseLogRead } from "./horizon.ts";
 
 export interface EventLogReader {
   readEventLog(afterId: string, limit: number): Promise<EventLogPage>;
@@ -85,7 +85,8 @@ export class EventFeed {
     while (!this.started) {
       if (this.closed) throw new Error("the event feed is closed");
       const page = await this.reader.readEventLog(this.cursorId, 0);
-      const final = this.horizon.advance(snapshotOf(page), page.maxId, "0");
+      // An empty log: "0" is trivially final (every later id is read once final).
+      const final = page.maxId === "0" ? "0" : this.horizon.advance(snapshotOf(page), page.maxId, "0");
       if (final !== null) {
         this.cursorId = final;
         this.started = true;
@@ -209,5 +210,5 @@ export class EventFeed {
 }
 
 function snapshotOf(page: EventLogPage) {
-  return page.snapshot === null ? null : parseSnapshot(page.snapshot);
+  return page.snapshot === null ? null : parseLogRead(page.snapshot);
 }

@@ -48,9 +48,10 @@ export interface DialectSql {
    */
   readCommitted<R>(client: SqlClient, fn: (runner: SqlRunner) => Promise<R>): Promise<R>;
   /**
-   * An expression giving the reading statement's snapshot as text
-   * (`xmin:xmax:xip,…`), from which events/horizon.ts tells which event ids
-   * are final; null on SQLite, where writers commit one at a time in id order.
+   * An expression giving the reading statement's snapshot and the
+   * transactions running just after it, as text (`xmin:xmax:xip,…|xid,…`),
+   * from which events/horizon.ts tells which event ids are final; null on
+   * SQLite, where writers commit one at a time in id order.
    */
   readonly snapshot: Sql | null;
 }

@@ -143,7 +143,7 @@ export interface EventLogPage {
   events: JobEventInQueue[];
   /** The newest event id visible to the read ("0" when there is none). */
   maxId: string;
-  /** The read's snapshot (PostgreSQL; see events/horizon.ts); null on SQLite. */
+  /** The read's snapshot and running transactions (PostgreSQL; see events/horizon.ts); null on SQLite. */
   snapshot: string | null;
 }
 

@@ -101,7 +101,10 @@ describe.each(BACKENDS)("live subscriptions on %s", (dialect) => {
       const before = record(first, WatchJobChangesDocument, { filter: { queues: ["resume"] } });
       await untilSubscribed(t.server, 1);
       await t.data(CancelJobDocument, { jobId: job.id });
-      await before.waitForItems(1);
+      // Without afterEventId a subscription starts at its server's feed cursor,
+      // which may trail the enqueue's commit (on PostgreSQL the feed settles ids
+      // over two reads): the enqueue may come first. Wait for the cancel.
+      await before.waitUntil((items) => items.some((i) => i.jobChanged.toState === "CANCELLED"), "the cancel");
       await first.dispose();
       const lastSeen = before.items.at(-1)?.jobChanged.id;
       if (!lastSeen) throw new Error("nothing seen");

@@ -52,5 +52,7 @@ export const postgresDialect: DialectSql = {
       { maxWait: 30_000, timeout: 60_000 },
     ),
   readCommitted: <R>(client: SqlClient, fn: (runner: SqlRunner) => Promise<R>): Promise<R> => fn(client),
-  snapshot: sql`pg_current_snapshot()::text`,
+  // The statement's snapshot, then the transactions running just after it
+  // (pg_stat_activity is read during execution): see events/horizon.ts.
+  snapshot: sql`pg_current_snapshot()::text || '|' || coalesce((SELECT string_agg("backend_xid"::text, ',') FROM pg_stat_activity WHERE "backend_xid" IS NOT NULL), '')`,
 };
