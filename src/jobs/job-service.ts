@@ -17,6 +17,7 @@ import type { Operation } from "./states.ts";
 import type {
   ClaimInput,
   CompleteInput,
+  CompleteOutcome,
   EnqueueInput,
   EnqueueResult,
   FailInput,
@@ -224,6 +225,48 @@ export class JobService {
     });
     if (!written) return this.explainMiss(jobId, "complete", leaseToken);
     return this.publish(written);
+  }
+
+  /**
+   * Completes a batch in one transaction (what a busy worker sends instead of
+   * one completeJob per job). Each item is guarded on its own: the outcome
+   * list, in input order, holds the finished job or the error that item would
+   * have got from complete() (NOT_FOUND, LEASE_LOST, INVALID_TRANSITION), and
+   * nothing is written for an item that failed. Bad input (an invalid item, a
+   * job listed twice) rejects the whole call before any write.
+   */
+  async completeMany(inputs: readonly CompleteInput[]): Promise<CompleteOutcome[]> {
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > LIMITS.completeBatchMax) {
+      throw new ValidationError("jobs", `must be a list of 1 to ${LIMITS.completeBatchMax} jobs`);
+    }
+    const seen = new Set<string>();
+    const items = inputs.map((input, i) => {
+      if (typeof input !== "object" || input === null) throw new ValidationError(`jobs[${i}]`, "must be an object");
+      const jobId = v.jobId(input.jobId, `jobs[${i}].jobId`);
+      if (seen.has(jobId)) throw new ValidationError(`jobs[${i}].jobId`, `job ${jobId} is listed twice`);
+      seen.add(jobId);
+      return {
+        jobId,
+        leaseToken: v.text(input.leaseToken, `jobs[${i}].leaseToken`, 128),
+        result: v.json(input.result, `jobs[${i}].result`, this.maxPayloadBytes),
+      };
+    });
+    const done = new Map(this.publish(await this.store.completeJobs(items, this.now())).map((j) => [j.id, j]));
+    const missed = items.filter((i) => !done.has(i.jobId));
+    const current = new Map(
+      (missed.length > 0 ? await this.store.getJobs(missed.map((i) => i.jobId)) : []).map((j) => [j.id, j]),
+    );
+    return items.map(({ jobId, leaseToken }): CompleteOutcome => {
+      const job = done.get(jobId);
+      if (job) return { jobId, job, error: null };
+      const now = current.get(jobId);
+      const error = !now
+        ? new NotFoundError("job", jobId)
+        : now.leaseToken !== leaseToken
+          ? new LeaseLostError(jobId)
+          : new InvalidTransitionError(jobId, "complete", now.state);
+      return { jobId, job: null, error };
+    });
   }
 
   /**

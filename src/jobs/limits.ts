@@ -19,6 +19,8 @@ export const LIMITS = Object.freeze({
   errorMessageMaxLength: 10_000,
   errorCodeMaxLength: 128,
   claimLimitMax: 1_000,
+  /** Most jobs one completeJobs call may complete. */
+  completeBatchMax: 1_000,
   leaseSecondsMin: 1,
   leaseSecondsMax: 24 * 3600,
   defaultLeaseSeconds: 30,

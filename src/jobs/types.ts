@@ -17,6 +17,7 @@
  * Ids are decimal strings (the database holds 64-bit integers).
  */
 import type { BackoffPolicy } from "./backoff.ts";
+import type { InvalidTransitionError, LeaseLostError, NotFoundError } from "./errors.ts";
 import type { JobEventType, JobState } from "./states.ts";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -125,6 +126,11 @@ export interface CompleteInput {
   leaseToken: string;
   result?: JsonValue | null;
 }
+
+/** What completeMany did for one item: the finished job, or why not (nothing written for it). */
+export type CompleteOutcome =
+  | { jobId: string; job: Job; error: null }
+  | { jobId: string; job: null; error: NotFoundError | LeaseLostError | InvalidTransitionError };
 
 export interface FailInput {
   jobId: string;

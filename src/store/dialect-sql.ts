@@ -20,6 +20,8 @@ export interface DialectSql {
   readonly forUpdateSkipLocked: Sql;
   /** An SQL expression producing a fresh random lease token per row. */
   readonly newLeaseToken: Sql;
+  /** A typed SQL NULL for a JSON column inside a VALUES list (PostgreSQL needs the type). */
+  readonly jsonNull: Sql;
   /** A condition true when the JSON array column `tags` contains `tag`. */
   hasTag(tag: string): Sql;
   /**

@@ -147,6 +147,13 @@ export interface EventLogPage {
   snapshot: string | null;
 }
 
+/** One item of a batch completion. */
+export interface CompletionSpec {
+  jobId: string;
+  leaseToken: string;
+  result: JsonValue | null;
+}
+
 export interface Written<T> {
   value: T;
   /** Events written by the transaction, in commit order; published after commit. */
@@ -191,6 +198,15 @@ export interface JobStore {
    * `spec` holds on the current row; returns null (and writes nothing) if not.
    */
   transition(spec: TransitionSpec): Promise<Written<Job> | null>;
+
+  /**
+   * RUNNING → SUCCEEDED for a batch, in one transaction: each item whose job is
+   * RUNNING under its `leaseToken` gets its result, finishedAt = now, no lease
+   * expiry (the token stays, as in a single complete), and a `succeeded` event.
+   * Guards per item; an item whose guard fails is left untouched and is simply
+   * absent from the returned jobs (the caller explains it). Job ids are distinct.
+   */
+  completeJobs(items: readonly CompletionSpec[], now: Date): Promise<Written<Job[]>>;
 
   /**
    * Heartbeat: sets leaseExpiresAt to now + leaseSeconds (undefined: the

@@ -17,6 +17,7 @@ import type { QueueSettingsPatch } from "../queues/types.ts";
 import type { DialectSql } from "./dialect-sql.ts";
 import type {
   ClaimSpec,
+  CompletionSpec,
   DeleteFinishedSpec,
   EventLogPage,
   EventRangeSpec,
@@ -412,6 +413,43 @@ export class PrismaJobStore implements JobStore {
       const row = updated[0];
       if (!row) throw new Error(`job ${spec.jobId} vanished inside its own transition`);
       return { value: toJob(row, this.sqlOf), events: [toJobEvent(eventRow, this.sqlOf)] };
+    });
+  }
+
+  async completeJobs(items: readonly CompletionSpec[], now: Date): Promise<Written<Job[]>> {
+    if (items.length === 0) return { value: [], events: [] };
+    return this.sqlOf.transaction(this.client, async (tx) => {
+      // One guarded UPDATE for the whole batch: a row changes only while it is
+      // RUNNING under the item's token (PostgreSQL re-checks that on the newest
+      // row version after any lock wait), so the from-state of every returned
+      // row is RUNNING and its event can be written from it.
+      const values = items.map(
+        (i) =>
+          sql`(CAST(${BigInt(i.jobId)} AS BIGINT), ${i.leaseToken}, ${i.result === null ? this.sqlOf.jsonNull : this.sqlOf.json(i.result)})`,
+      );
+      // (Not UPDATE … FROM: SQLite's RETURNING cannot then name only the jobs columns.)
+      const rows = await tx.$queryRaw<Row[]>(sql`
+        WITH "done" ("id", "token", "result") AS (VALUES ${join(values)})
+        UPDATE "jobs" SET "state" = ${JobState.SUCCEEDED},
+          "result" = (SELECT "done"."result" FROM "done" WHERE "done"."id" = "jobs"."id"),
+          "lease_expires_at" = NULL, "finished_at" = ${now}, "last_seq" = "last_seq" + 1, "updated_at" = ${now}
+        WHERE ("id", "lease_token") IN (SELECT "id", "token" FROM "done") AND "state" = ${JobState.RUNNING}
+        RETURNING *`);
+      const jobs = rows.map((r) => toJob(r, this.sqlOf)).sort((a, b) => compareIds(a.id, b.id));
+      const events = await this.insertEvents(
+        tx,
+        jobs.map((j) => ({
+          jobId: j.id,
+          seq: j.lastSeq,
+          type: JobEventType.SUCCEEDED,
+          fromState: JobState.RUNNING,
+          toState: JobState.SUCCEEDED,
+          attempt: j.attempts,
+          data: null,
+          createdAt: now,
+        })),
+      );
+      return { value: jobs, events };
     });
   }
 

@@ -15,6 +15,7 @@ export const Mutation: MutationResolvers = {
     // progress: null records "no progress"; omitted leaves the last one.
     jobs.heartbeat({ ...withoutNulls(rest), ...(progress !== undefined && { progress }) }),
   completeJob: (_, args, { jobs }) => jobs.complete(args),
+  completeJobs: (_, { jobs: items }, { jobs }) => jobs.completeMany(items),
   failJob: (_, { error, ...rest }, { jobs }) => jobs.fail({ ...withoutNulls(rest), error }),
   cancelJob: (_, { jobId }, { jobs }) => jobs.cancel(jobId),
   retryJob: (_, { jobId }, { jobs }) => jobs.retry(jobId),

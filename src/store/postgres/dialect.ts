@@ -19,6 +19,7 @@ export const postgresDialect: DialectSql = {
   forUpdate: sql` FOR UPDATE`,
   forUpdateSkipLocked: sql` FOR UPDATE SKIP LOCKED`,
   newLeaseToken: sql`replace(gen_random_uuid()::text, '-', '')`,
+  jsonNull: sql`NULL::jsonb`,
   hasTag: (tag: string): Sql => sql`"jobs"."tags" @> ${JSON.stringify([tag])}::jsonb`,
   takeWriteLock: null,
   async compactQueueCounts(tx: SqlRunner, limit: number): Promise<number> {

@@ -46,6 +46,7 @@ export function sqliteDialect(filePath: string): DialectSql {
     forUpdate: empty,
     forUpdateSkipLocked: empty,
     newLeaseToken: sql`lower(hex(randomblob(16)))`,
+    jsonNull: sql`NULL`,
     hasTag: (tag: string): Sql => sql`EXISTS (SELECT 1 FROM json_each("jobs"."tags") WHERE json_each.value = ${tag})`,
     // A write statement takes SQLite's write lock even when it changes no row.
     takeWriteLock: sql`UPDATE "queues" SET "name" = "name" WHERE 0`,
