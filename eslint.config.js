@@ -11,6 +11,8 @@ export default tseslint.config(
       "src/client/__generated__/",
       "bench/results/",
       "coverage/",
+      // Scratch probes of a working session; never committed (.gitignore).
+      ".probe/",
     ],
   },
   js.configs.recommended,
