@@ -45,8 +45,19 @@ export interface JobServiceOptions {
   random?: () => number;
   /** Cap on the JSON size of payload, result, progress, metadata and error details. */
   maxPayloadBytes?: number;
-  /** Called with the events of each committed write (after commit). Must not throw. */
-  onEvents?: (events: JobEvent[]) => void;
+  /**
+   * Called with the events of each committed write (after commit, never for a
+   * write that rolled back) and the jobs as that write left them (each event's
+   * job, so a listener can read its queue and times; none for promotions,
+   * which the store reports only as a count). Must not throw.
+   */
+  onEvents?: (events: JobEvent[], jobs: readonly Job[]) => void;
+  /**
+   * Called after each claim call that reached the store with how long it took
+   * (promotion of due jobs plus the claim transaction, in ms on the monotonic
+   * clock) and how many jobs it leased (0 included). Must not throw.
+   */
+  onClaim?: (durationMs: number, claimed: number) => void;
   /** Called after finished jobs of a queue were purged (no events record that). Must not throw. */
   onQueueChanged?: (queue: string) => void;
   /** Where an onEvents failure is reported (it never fails the write). */
@@ -72,7 +83,8 @@ export class JobService {
   private readonly now: () => Date;
   private readonly random: () => number;
   readonly maxPayloadBytes: number;
-  private readonly onEvents: ((events: JobEvent[]) => void) | undefined;
+  private readonly onEvents: ((events: JobEvent[], jobs: readonly Job[]) => void) | undefined;
+  private readonly onClaim: ((durationMs: number, claimed: number) => void) | undefined;
   private readonly onQueueChanged: (queue: string) => void;
   private readonly onError: (error: Error) => void;
 
@@ -84,6 +96,7 @@ export class JobService {
     this.random = options.random ?? Math.random;
     this.maxPayloadBytes = options.maxPayloadBytes ?? LIMITS.defaultMaxPayloadBytes;
     this.onEvents = options.onEvents;
+    this.onClaim = options.onClaim;
     this.onQueueChanged = options.onQueueChanged ?? (() => {});
     this.onError = options.onError ?? ((e) => console.error("jobwire: event listener failed", e));
   }
@@ -119,7 +132,7 @@ export class JobService {
     const rows = inputs.map((input, i) =>
       this.toNewJob(input, now, indexed ? `jobs[${i}].` : "", settings.get(names[i] ?? "")),
     );
-    return this.publish(await this.store.insertJobs(rows, now));
+    return this.publish(await this.store.insertJobs(rows, now), (results) => results.map((r) => r.job));
   }
 
   private toNewJob(input: EnqueueInput, now: Date, prefix: string, defaults: QueueSettings | undefined): NewJob {
@@ -184,7 +197,8 @@ export class JobService {
     const workerId = v.text(input.workerId, "workerId", LIMITS.workerIdMaxLength);
     const limit = input.limit === undefined ? 1 : v.integer(input.limit, "limit", 1, LIMITS.claimLimitMax);
     const leaseSeconds = this.optionalLeaseSeconds(input.leaseSeconds);
-    this.publish(await this.store.promoteDueJobs(queues, this.now(), 1_000));
+    const started = performance.now();
+    this.publish(await this.store.promoteDueJobs(queues, this.now(), 1_000), noJobs);
     const claimed = await this.store.claimJobs({
       queues,
       workerId,
@@ -193,7 +207,9 @@ export class JobService {
       clock: this.now,
       policy: CLAIM_POLICY,
     });
-    return this.publish(claimed) as LeasedJob[];
+    const leased = this.publish(claimed, (jobs) => jobs) as LeasedJob[];
+    if (this.onClaim) this.notify(this.onClaim, performance.now() - started, leased.length);
+    return leased;
   }
 
   async heartbeat(input: HeartbeatInput): Promise<HeartbeatResult> {
@@ -224,7 +240,7 @@ export class JobService {
       now,
     });
     if (!written) return this.explainMiss(jobId, "complete", leaseToken);
-    return this.publish(written);
+    return this.publish(written, (job) => [job]);
   }
 
   /**
@@ -251,7 +267,9 @@ export class JobService {
         result: v.json(input.result, `jobs[${i}].result`, this.maxPayloadBytes),
       };
     });
-    const done = new Map(this.publish(await this.store.completeJobs(items, this.now())).map((j) => [j.id, j]));
+    const done = new Map(
+      this.publish(await this.store.completeJobs(items, this.now()), (jobs) => jobs).map((j) => [j.id, j]),
+    );
     const missed = items.filter((i) => !done.has(i.jobId));
     const current = new Map(
       (missed.length > 0 ? await this.store.getJobs(missed.map((i) => i.jobId)) : []).map((j) => [j.id, j]),
@@ -355,7 +373,7 @@ export class JobService {
       now,
     });
     if (!written) return this.explainMiss(jobId, "retry");
-    return this.publish(written);
+    return this.publish(written, (job) => [job]);
   }
 
   /** Moves a waiting job's runAt (→ SCHEDULED or QUEUED) and/or priority. */
@@ -561,7 +579,7 @@ export class JobService {
    * their own queues). Safe from many processes (SKIP LOCKED). Returns how many moved.
    */
   async promoteDueJobs(limit = 1_000): Promise<number> {
-    return this.publish(await this.store.promoteDueJobs([], this.now(), v.integer(limit, "limit", 1, 100_000)));
+    return this.publish(await this.store.promoteDueJobs([], this.now(), v.integer(limit, "limit", 1, 100_000)), noJobs);
   }
 
   /**
@@ -688,7 +706,7 @@ export class JobService {
         ...(leaseToken !== undefined && { leaseToken }),
       };
       const written = await this.store.transition(spec);
-      if (written) return this.publish(written);
+      if (written) return this.publish(written, (job) => [job]);
     }
     throw new Error(`job ${jobId}: gave up after ${CAS_ATTEMPTS} concurrent changes`);
   }
@@ -701,17 +719,25 @@ export class JobService {
     throw new InvalidTransitionError(jobId, operation, job.state);
   }
 
-  private publish<T>(written: Written<T>): T {
+  /** Hands a committed write's events (and, via `jobsOf`, its jobs) to onEvents; returns its value. */
+  private publish<T>(written: Written<T>, jobsOf: (value: T) => readonly Job[]): T {
     if (this.onEvents && written.events.length > 0) {
-      try {
-        this.onEvents(written.events);
-      } catch (e) {
-        this.onError(coerceError(e));
-      }
+      this.notify(this.onEvents, written.events, jobsOf(written.value));
     }
     return written.value;
   }
+
+  /** Calls a listener; what it throws is reported, never thrown into the write. */
+  private notify<A extends unknown[]>(listener: (...args: A) => void, ...args: A): void {
+    try {
+      listener(...args);
+    } catch (e) {
+      this.onError(coerceError(e));
+    }
+  }
 }
+
+const noJobs = (): readonly Job[] => [];
 
 type Decision = Omit<TransitionSpec, "jobId" | "now" | "expectedSeq" | "leaseToken">;
 
