@@ -156,7 +156,8 @@ export class LiveService {
     let lastId: string; // the newest id queued into the stream (or known to be past)
     const replay = afterEventIdInput !== undefined && afterEventIdInput !== null;
     if (replay) {
-      lastId = v.jobId(afterEventIdInput, "afterEventId");
+      // "0" (what lastEventId answers on an empty log) replays from the start.
+      lastId = afterEventIdInput === "0" ? "0" : v.jobId(afterEventIdInput, "afterEventId");
       if (compareIds(lastId, this.feed.cursor) > 0) {
         // Fine when another server handed out this id a moment before this
         // one's feed reached it; refused when no such event exists at all.

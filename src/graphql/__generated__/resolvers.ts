@@ -2,7 +2,6 @@
 import type { JsonValue } from '../../jobs/types.ts';
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Job as JobModel, JobEvent as JobEventModel, JobError as JobErrorModel, LeasedJob as LeasedJobModel, EnqueueResult as EnqueueResultModel, HeartbeatResult as HeartbeatResultModel, CompleteOutcome as CompleteOutcomeModel } from '../../jobs/types.ts';
-import type { JobwireError as JobwireErrorModel } from '../../jobs/errors.ts';
 import type { BackoffPolicy as BackoffPolicyModel } from '../../jobs/backoff.ts';
 import type { QueueSettings as QueueSettingsModel, QueueStats as QueueStatsModel, RateLimit as RateLimitModel } from '../../queues/types.ts';
 import type { StateCounts as StateCountsModel, JobConnectionModel as JobConnectionModelModel } from '../models.ts';
@@ -695,6 +694,13 @@ export type Query = {
   jobEvents: Array<JobEvent>;
   /** Jobs matching `filter`, newest first, a page at a time. */
   jobs: JobConnection;
+  /**
+   * The id of the newest committed event ("0" when there is none). Read it, then
+   * subscribe to jobChanged with afterEventId set to it: you get every
+   * transition from that point on, and a resubscription after a disconnect
+   * (with the last id received) misses nothing.
+   */
+  lastEventId: Scalars['ID']['output'];
   /** A queue by name. Errors with NOT_FOUND when it was never used. */
   queue: Queue;
   /** Every queue, by name. */
@@ -1069,7 +1075,7 @@ export type ResolversTypes = {
   JobEvent: ResolverTypeWrapper<JobEventModel>;
   JobEventType: null;
   JobFilter: JobFilter;
-  JobOutcomeError: ResolverTypeWrapper<JobwireErrorModel>;
+  JobOutcomeError: ResolverTypeWrapper<JobOutcomeError>;
   JobState: JobState;
   JobStateCounts: ResolverTypeWrapper<StateCountsModel>;
   JobsAvailable: ResolverTypeWrapper<JobsAvailableSignalModel>;
@@ -1112,7 +1118,7 @@ export type ResolversParentTypes = {
   JobErrorInput: JobErrorInput;
   JobEvent: JobEventModel;
   JobFilter: JobFilter;
-  JobOutcomeError: JobwireErrorModel;
+  JobOutcomeError: JobOutcomeError;
   JobStateCounts: StateCountsModel;
   JobsAvailable: JobsAvailableSignalModel;
   LeasedJob: LeasedJobModel;
@@ -1284,6 +1290,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   jobByKey?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType, RequireFields<QueryJobByKeyArgs, 'key' | 'queue'>>;
   jobEvents?: Resolver<Array<ResolversTypes['JobEvent']>, ParentType, ContextType, RequireFields<QueryJobEventsArgs, 'afterSeq' | 'first' | 'jobId'>>;
   jobs?: Resolver<ResolversTypes['JobConnection'], ParentType, ContextType, RequireFields<QueryJobsArgs, 'first'>>;
+  lastEventId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   queue?: Resolver<ResolversTypes['Queue'], ParentType, ContextType, RequireFields<QueryQueueArgs, 'name'>>;
   queues?: Resolver<Array<ResolversTypes['Queue']>, ParentType, ContextType>;
 };

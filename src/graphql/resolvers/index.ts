@@ -3,6 +3,7 @@ import type { Resolvers } from "../__generated__/resolvers.ts";
 import {
   Backoff,
   BackoffType,
+  CompleteJobResult,
   EnqueueJobPayload,
   HeartbeatJobPayload,
   Job,
@@ -25,6 +26,7 @@ export const resolvers: Resolvers = {
   LeasedJob,
   EnqueueJobPayload,
   HeartbeatJobPayload,
+  CompleteJobResult,
   JobConnection,
   JobEvent,
   JobEventType,

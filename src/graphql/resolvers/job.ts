@@ -1,6 +1,7 @@
 import { JobEventType as DomainEventType } from "../../jobs/states.ts";
 import type {
   BackoffResolvers,
+  CompleteJobResultResolvers,
   EnqueueJobPayloadResolvers,
   HeartbeatJobPayloadResolvers,
   JobConnectionResolvers,
@@ -21,6 +22,11 @@ export const Job: JobResolvers = {
   },
   cancelRequested: (job) => job.cancelRequestedAt !== null,
   events: (job, { last }, { loaders }) => loaders.recentEvents.load({ jobId: job.id, last: last ?? 10 }),
+};
+
+export const CompleteJobResult: CompleteJobResultResolvers = {
+  // A plain object: graphql-js would raise an Error instance returned as a value.
+  error: (outcome) => (outcome.error === null ? null : { code: outcome.error.code, message: outcome.error.message }),
 };
 
 export const JobEvent: JobEventResolvers = {

@@ -11,6 +11,7 @@ export const Query: QueryResolvers = {
     return { page: await jobs.listJobs(jobFilter, withoutNulls({ first, after })), filter: jobFilter };
   },
   jobEvents: (_, { jobId, afterSeq, first }, { jobs }) => jobs.listEvents(jobId, afterSeq ?? 0, first ?? 1_000),
+  lastEventId: (_, __, { jobs }) => jobs.newestEventId(),
   queues: (_, __, { queues }) => queues.listQueues(),
   queue: (_, { name }, { queues }) => queues.getQueue(name),
 };

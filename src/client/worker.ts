@@ -1,0 +1,576 @@
+/**
+ * The Worker: claims jobs from queues, runs a handler for each, heartbeats
+ * while it runs, and completes or fails it. Over GraphQL (`url`) or
+ * in-process on the embedded service (`services`), through a WorkerTransport.
+ *
+ *   const worker = new Worker({
+ *     url: "http://127.0.0.1:4000/graphql",
+ *     queues: ["email"],
+ *     concurrency: 10,
+ *     handler: async (job, { signal, reportProgress }) => sendEmail(job.payload, { signal }),
+ *   });
+ *   worker.start();
+ *   process.once("SIGTERM", () => void worker.stop().then(() => process.exit(0)));
+ *
+ * How it behaves:
+ * - Wake-ups: it claims when jobsAvailable says a queue may have work, when a
+ *   claim filled every free slot (there may be more), and on a slow safety
+ *   poll (`safetyPollMs`: a lost hint, a rate-limit window that reopened).
+ *   While the subscription is down it polls every `pollIntervalMs` ± 25%.
+ * - Claims in batches of up to its free slots (concurrency − running handlers).
+ * - While a handler runs, heartbeats every `heartbeatIntervalMs` (default a
+ *   third of the lease), extending the lease and sending the latest progress
+ *   the handler reported.
+ * - The handler's AbortSignal fires with a JobCancelledError when a cancel was
+ *   requested (seen on a heartbeat), a LeaseLostError when the lease is gone
+ *   (LEASE_LOST on a heartbeat, or the lease ran out without a successful
+ *   heartbeat), and a WorkerShutdownError when stop() gives up waiting.
+ * - A handler that returns completes the job. Completions are sent in
+ *   batches: those that finish while one completeJobs call is in flight go
+ *   in the next one. A handler that throws fails the job, retryably unless the
+ *   error is a NonRetryableError (or has `retryable: false`); `retryInMs` on
+ *   the error overrides the backoff. After a cancel, the failure ends the job
+ *   CANCELLED. After a lost lease, the outcome is dropped: the job is another
+ *   worker's now, and the server would refuse it anyway (LEASE_LOST).
+ * - stop(): claims nothing more, waits up to `shutdownTimeoutMs` for running
+ *   handlers, then aborts the rest and fails them as retryable, and sends
+ *   every pending completion before it resolves.
+ * - Delivery is at least once: a job can run again after a crash or a lost
+ *   lease. Make handlers idempotent.
+ */
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { JsonValue } from "../jobs/types.ts";
+import { JobwireClient } from "./client.ts";
+import type { JobwireClientOptions } from "./client.ts";
+import { LocalTransport, RemoteTransport } from "./transport.ts";
+import type {
+  AvailabilityWatch,
+  ClaimedJob,
+  Completion,
+  CompletionOutcome,
+  Failure,
+  LocalServices,
+  WorkerTransport,
+} from "./transport.ts";
+
+/** Throw this (or an error with `retryable: false`) to fail a job without retrying it. */
+export class NonRetryableError extends Error {
+  readonly retryable = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "NonRetryableError";
+  }
+}
+
+/** The abort reason when a cancel was requested for the running job. */
+export class JobCancelledError extends Error {
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} was cancelled`);
+    this.name = "JobCancelledError";
+  }
+}
+
+/** The abort reason when the job's lease is gone: another worker may run it now. */
+export class LeaseLostError extends Error {
+  constructor(
+    readonly jobId: string,
+    detail: string,
+  ) {
+    super(`lease on job ${jobId} lost: ${detail}`);
+    this.name = "LeaseLostError";
+  }
+}
+
+/** The abort reason when stop() stopped waiting for the handler. */
+export class WorkerShutdownError extends Error {
+  constructor(readonly jobId: string) {
+    super(`the worker shut down before job ${jobId} finished`);
+    this.name = "WorkerShutdownError";
+  }
+}
+
+export type WorkerJob = ClaimedJob;
+
+export interface JobContext {
+  /** Fires on cancel, lost lease or shutdown; `signal.reason` says which. */
+  signal: AbortSignal;
+  /** Progress to send with the next heartbeat (any JSON; the latest wins). */
+  reportProgress(progress: JsonValue): void;
+}
+
+export type JobHandler = (job: WorkerJob, context: JobContext) => Promise<JsonValue | void> | JsonValue | void;
+
+export interface WorkerOptions {
+  /** A jobwire server over GraphQL (e.g. http://127.0.0.1:4000/graphql)… */
+  url?: string;
+  /** …or a client you configured… */
+  client?: JobwireClient;
+  /** …or the in-process services (startServer(...).services, or your own)… */
+  services?: LocalServices;
+  /** …or any transport. Exactly one of url, client, services, transport. */
+  transport?: WorkerTransport;
+  /** Options for the client created from `url`. */
+  clientOptions?: Omit<JobwireClientOptions, "url">;
+  queues: string[];
+  handler: JobHandler;
+  /** Handlers running at once (default 1). */
+  concurrency?: number;
+  /** Lease length asked at claim and at each heartbeat (default 30). */
+  leaseSeconds?: number;
+  /** Default leaseSeconds × 1000 / 3. */
+  heartbeatIntervalMs?: number;
+  /** Poll interval while the jobsAvailable subscription is down (default 1,000 ms, ± 25%). */
+  pollIntervalMs?: number;
+  /** Claim at least this often even with the subscription up (default 5,000 ms). */
+  safetyPollMs?: number;
+  /** How long stop() waits for running handlers (default 10,000 ms). */
+  shutdownTimeoutMs?: number;
+  /** Shown on claimed jobs (default host:pid:random). */
+  workerId?: string;
+}
+
+export interface WorkerEvents {
+  /** A job's handler started. */
+  started: { job: WorkerJob };
+  /** The server recorded the job SUCCEEDED. */
+  completed: { job: WorkerJob; result: JsonValue | null };
+  /** The server recorded the failure (retry scheduled, FAILED, or CANCELLED after a cancel). */
+  failed: { job: WorkerJob; error: Error; retryable: boolean };
+  /** The job's lease was lost; its outcome was dropped. */
+  leaseLost: { job: WorkerJob; reason: string };
+  /** Something went wrong talking to the server (the worker retries). */
+  error: { error: unknown; during: "claim" | "heartbeat" | "complete" | "fail" | "subscription" };
+}
+
+type Listener<K extends keyof WorkerEvents> = (event: WorkerEvents[K]) => void;
+
+interface Running {
+  job: WorkerJob;
+  controller: AbortController;
+  progress: { value: JsonValue } | null;
+  heartbeat: NodeJS.Timeout;
+  /** Local estimate of the lease's end; past it without a heartbeat, the lease is treated as lost. */
+  leaseEndsAt: number;
+  lost: boolean;
+  heartbeating: boolean;
+  cancelled: boolean;
+  abandoned: boolean;
+}
+
+export class Worker {
+  readonly workerId: string;
+  readonly queues: readonly string[];
+  readonly concurrency: number;
+  private readonly transport: WorkerTransport;
+  private readonly ownedClient: JobwireClient | null;
+  private readonly handler: JobHandler;
+  private readonly leaseSeconds: number;
+  private readonly heartbeatIntervalMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly safetyPollMs: number;
+  private readonly shutdownTimeoutMs: number;
+
+  private readonly running = new Map<string, Running>();
+  private readonly completions: { item: Completion; job: WorkerJob }[] = [];
+  private readonly listeners = new Map<keyof WorkerEvents, Set<(e: never) => void>>();
+  private readonly settling = new Set<Promise<void>>();
+  private watch: AvailabilityWatch | null = null;
+  private loopDone: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+  private stopRequested = false;
+  private mayHaveWork = true;
+  private wakeLoop: (() => void) | null = null;
+  private flushing: Promise<void> | null = null;
+  private claimFailures = 0;
+
+  constructor(options: WorkerOptions) {
+    const sources = [options.url, options.client, options.services, options.transport].filter((s) => s !== undefined);
+    if (sources.length !== 1) throw new TypeError("give exactly one of url, client, services or transport");
+    if (!Array.isArray(options.queues) || options.queues.length === 0) {
+      throw new TypeError("queues must list at least one queue");
+    }
+    if (typeof options.handler !== "function") throw new TypeError("handler must be a function");
+    const positive = (value: number | undefined, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER) => {
+      const v = value ?? fallback;
+      if (!Number.isInteger(v) || v < 1 || v > max) throw new TypeError(`${name} must be an integer from 1 to ${max}`);
+      return v;
+    };
+    this.concurrency = positive(options.concurrency, "concurrency", 1, 1_000);
+    this.leaseSeconds = positive(options.leaseSeconds, "leaseSeconds", 30, 86_400);
+    this.heartbeatIntervalMs = positive(
+      options.heartbeatIntervalMs,
+      "heartbeatIntervalMs",
+      Math.max(1, Math.floor((this.leaseSeconds * 1000) / 3)),
+    );
+    this.pollIntervalMs = positive(options.pollIntervalMs, "pollIntervalMs", 1_000);
+    this.safetyPollMs = positive(options.safetyPollMs, "safetyPollMs", 5_000);
+    this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
+    if (!Number.isInteger(this.shutdownTimeoutMs) || this.shutdownTimeoutMs < 0) {
+      throw new TypeError("shutdownTimeoutMs must be an integer >= 0");
+    }
+    this.queues = [...options.queues];
+    this.handler = options.handler;
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+
+    if (options.url !== undefined) {
+      this.ownedClient = new JobwireClient({ ...options.clientOptions, url: options.url });
+      this.transport = new RemoteTransport(this.ownedClient);
+    } else {
+      this.ownedClient = null;
+      if (options.client) this.transport = new RemoteTransport(options.client);
+      else if (options.services) this.transport = new LocalTransport(options.services);
+      else this.transport = options.transport as WorkerTransport;
+    }
+  }
+
+  /** Handlers running now. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  on<K extends keyof WorkerEvents>(event: K, listener: Listener<K>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener as (e: never) => void);
+    return () => void set.delete(listener as (e: never) => void);
+  }
+
+  private emit<K extends keyof WorkerEvents>(event: K, payload: WorkerEvents[K]): void {
+    for (const listener of this.listeners.get(event) ?? []) {
+      try {
+        (listener as Listener<K>)(payload);
+      } catch {
+        // A listener's failure is its own business; the worker carries on.
+      }
+    }
+  }
+
+  /** Starts claiming. Returns at once; stop() ends it. */
+  start(): this {
+    if (this.loopDone) throw new Error("the worker was started already");
+    this.watch = this.transport.watchAvailable(
+      [...this.queues],
+      () => this.signal(),
+      (error) => this.emit("error", { error, during: "subscription" }),
+    );
+    this.loopDone = this.loop();
+    return this;
+  }
+
+  /**
+   * Graceful stop: no new claims; running handlers get up to `timeoutMs`
+   * (default shutdownTimeoutMs) to finish, then are aborted and failed as
+   * retryable; every pending completion is sent. Safe to call more than once.
+   */
+  stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.shutdown(options.timeoutMs ?? this.shutdownTimeoutMs);
+    return this.stopping;
+  }
+
+  // ---- claiming ---------------------------------------------------------------
+
+  private signal(): void {
+    this.mayHaveWork = true;
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeLoop;
+    this.wakeLoop = null;
+    w?.();
+  }
+
+  /** Sleeps until woken (signal, slot freed, stop) or `ms` passed. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.wakeLoop === done) this.wakeLoop = null;
+        resolve();
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.wakeLoop = done;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    let lastClaimAt = 0;
+    while (!this.stopRequested) {
+      const free = this.concurrency - this.running.size;
+      // Completions waiting to be sent hold the slot's claim back a little, so a
+      // slow server sees the worker's backlog shrink before it takes more.
+      if (free <= 0 || this.completions.length >= this.concurrency) {
+        await this.sleep(this.heartbeatIntervalMs);
+        continue;
+      }
+      const live = this.watch?.live ?? false;
+      const pollEvery = live ? this.safetyPollMs : jitter(this.pollIntervalMs);
+      const due = Date.now() - lastClaimAt >= pollEvery;
+      if (!this.mayHaveWork && !due) {
+        await this.sleep(pollEvery - (Date.now() - lastClaimAt));
+        continue;
+      }
+      this.mayHaveWork = false;
+      lastClaimAt = Date.now();
+      let jobs: ClaimedJob[];
+      try {
+        jobs = await this.transport.claim({
+          queues: [...this.queues],
+          workerId: this.workerId,
+          limit: free,
+          leaseSeconds: this.leaseSeconds,
+        });
+        this.claimFailures = 0;
+      } catch (error) {
+        this.emit("error", { error, during: "claim" });
+        await this.sleep(jitter(Math.min(this.pollIntervalMs * 2 ** this.claimFailures++, 30_000)));
+        continue;
+      }
+      // Run them even when stop() was called meanwhile: they are leased to us,
+      // and stop() waits for running handlers anyway.
+      for (const job of jobs) this.run(job);
+      // A full batch: there may be more ready right now.
+      if (jobs.length === free) this.mayHaveWork = true;
+    }
+  }
+
+  // ---- running ----------------------------------------------------------------
+
+  private run(job: WorkerJob): void {
+    const controller = new AbortController();
+    const entry: Running = {
+      job,
+      controller,
+      progress: null,
+      heartbeat: setInterval(() => void this.heartbeat(entry), this.heartbeatIntervalMs),
+      leaseEndsAt: Date.now() + this.leaseSeconds * 1000,
+      lost: false,
+      heartbeating: false,
+      cancelled: false,
+      abandoned: false,
+    };
+    this.running.set(job.id, entry);
+    this.emit("started", { job });
+    const context: JobContext = {
+      signal: controller.signal,
+      reportProgress: (progress) => {
+        entry.progress = { value: progress };
+      },
+    };
+    let outcome: Promise<JsonValue | void>;
+    try {
+      outcome = Promise.resolve(this.handler(job, context));
+    } catch (e) {
+      outcome = Promise.reject(e);
+    }
+    outcome.then(
+      (result) => this.finish(entry, { ok: true, result: result === undefined ? null : result }),
+      (error: unknown) => this.finish(entry, { ok: false, error }),
+    );
+  }
+
+  private finish(
+    entry: Running,
+    outcome: { ok: true; result: JsonValue | null } | { ok: false; error: unknown },
+  ): void {
+    clearInterval(entry.heartbeat);
+    if (this.running.get(entry.job.id) === entry) this.running.delete(entry.job.id);
+    // A slot is free: claim again if there may be work.
+    this.wake();
+    if (entry.abandoned) return; // stop() already failed it
+    if (entry.lost) {
+      this.emit("leaseLost", { job: entry.job, reason: describe(entry.controller.signal.reason) });
+      return;
+    }
+    if (outcome.ok) {
+      this.completions.push({
+        item: { jobId: entry.job.id, leaseToken: entry.job.leaseToken, result: outcome.result },
+        job: entry.job,
+      });
+      this.scheduleFlush();
+      return;
+    }
+    const error = outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
+    const retryable = !entry.cancelled && (error as { retryable?: unknown }).retryable !== false;
+    const retryInMs = (error as { retryInMs?: unknown }).retryInMs;
+    this.track(
+      this.sendFailure(
+        entry.job,
+        error,
+        retryable,
+        typeof retryInMs === "number" && Number.isInteger(retryInMs) && retryInMs >= 0 ? retryInMs : undefined,
+      ),
+    );
+  }
+
+  private async heartbeat(entry: Running): Promise<void> {
+    if (entry.lost || entry.abandoned) return;
+    if (entry.heartbeating) {
+      // The previous heartbeat has not come back; once the lease has run out
+      // the sweeper may hand the job to another worker: stop rather than race.
+      if (Date.now() >= entry.leaseEndsAt) this.loseLease(entry, "the lease ran out without a successful heartbeat");
+      return;
+    }
+    entry.heartbeating = true;
+    const progress = entry.progress;
+    try {
+      const hb = await this.transport.heartbeat({
+        jobId: entry.job.id,
+        leaseToken: entry.job.leaseToken,
+        progress: progress?.value,
+        leaseSeconds: this.leaseSeconds,
+      });
+      if (progress === entry.progress) entry.progress = null;
+      entry.leaseEndsAt = Date.now() + this.leaseSeconds * 1000;
+      if (hb.cancelRequested && !entry.cancelled) {
+        entry.cancelled = true;
+        entry.controller.abort(new JobCancelledError(entry.job.id));
+      }
+    } catch (error) {
+      const code = codeOf(error);
+      if (code === "LEASE_LOST" || code === "INVALID_TRANSITION" || code === "NOT_FOUND") {
+        this.loseLease(entry, `the server answered ${code} to a heartbeat`);
+        return;
+      }
+      this.emit("error", { error, during: "heartbeat" });
+      // No heartbeat got through before the lease ran out: the sweeper may
+      // have handed the job to someone else. Stop rather than race them.
+      if (Date.now() >= entry.leaseEndsAt) this.loseLease(entry, "the lease ran out without a successful heartbeat");
+    } finally {
+      entry.heartbeating = false;
+    }
+  }
+
+  private loseLease(entry: Running, reason: string): void {
+    if (entry.lost) return;
+    entry.lost = true;
+    clearInterval(entry.heartbeat);
+    entry.controller.abort(new LeaseLostError(entry.job.id, reason));
+  }
+
+  // ---- reporting outcomes ---------------------------------------------------------
+
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    // setImmediate: handlers that finish in the same turn go in one batch.
+    const flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
+    this.flushing = flushing;
+    void flushing.finally(() => {
+      if (this.flushing === flushing) this.flushing = null;
+      if (this.completions.length > 0) this.scheduleFlush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    let failures = 0;
+    while (this.completions.length > 0) {
+      const batch = this.completions.splice(0, 1_000);
+      let outcomes: CompletionOutcome[];
+      try {
+        outcomes = await this.transport.complete(batch.map((b) => b.item));
+      } catch (error) {
+        this.emit("error", { error, during: "complete" });
+        // Keep trying while the leases may still hold; after that the jobs
+        // will run again elsewhere (at least once) and the results are moot.
+        const now = Date.now();
+        const keep = batch.filter((b) => b.job.leaseExpiresAt.getTime() > now || this.stopRequested);
+        if (this.stopRequested && failures >= 3) {
+          this.emit("error", {
+            error: new Error(`stopping: gave up reporting ${batch.length} results; those jobs will run again`),
+            during: "complete",
+          });
+          return;
+        }
+        this.completions.unshift(...keep);
+        await new Promise((resolve) => setTimeout(resolve, jitter(Math.min(100 * 2 ** failures++, 5_000))));
+        continue;
+      }
+      failures = 0;
+      outcomes.forEach((outcome, i) => {
+        const entry = batch[i];
+        if (!entry) return;
+        if (outcome.error === null) this.emit("completed", { job: entry.job, result: entry.item.result });
+        else this.emit("leaseLost", { job: entry.job, reason: `completeJobs: ${outcome.error.code}` });
+      });
+      this.wake();
+    }
+  }
+
+  private async sendFailure(job: WorkerJob, error: Error, retryable: boolean, retryInMs: number | undefined) {
+    const failure: Failure = {
+      jobId: job.id,
+      leaseToken: job.leaseToken,
+      error: {
+        message: (error.message || error.name || "failed").slice(0, 10_000),
+        code: (codeOf(error) ?? error.name).slice(0, 128),
+        details: error.stack ? { stack: error.stack.slice(0, 4_000) } : null,
+      },
+      retryable,
+      ...(retryInMs !== undefined && { retryInMs }),
+    };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.transport.fail(failure);
+        this.emit("failed", { job, error, retryable });
+        return;
+      } catch (e) {
+        const code = codeOf(e);
+        if (code === "LEASE_LOST" || code === "INVALID_TRANSITION" || code === "NOT_FOUND") {
+          this.emit("leaseLost", { job, reason: `failJob: ${code}` });
+          return;
+        }
+        this.emit("error", { error: e, during: "fail" });
+        if (attempt >= 5 || Date.now() > job.leaseExpiresAt.getTime() + 60_000) return;
+        await new Promise((resolve) => setTimeout(resolve, jitter(Math.min(100 * 2 ** attempt, 5_000))));
+      }
+    }
+  }
+
+  /** Keeps a background send alive until it settles, so stop() can wait for it. */
+  private track(promise: Promise<void>): void {
+    this.settling.add(promise);
+    void promise.finally(() => this.settling.delete(promise));
+  }
+
+  // ---- shutdown ------------------------------------------------------------------
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    this.stopRequested = true;
+    this.watch?.close();
+    this.wake();
+    await this.loopDone;
+    const deadline = Date.now() + timeoutMs;
+    while (this.running.size > 0 && Date.now() < deadline) {
+      await this.sleep(Math.min(50, Math.max(1, deadline - Date.now())));
+    }
+    for (const entry of [...this.running.values()]) {
+      // The handler keeps running in the background; its outcome is ignored.
+      entry.abandoned = true;
+      clearInterval(entry.heartbeat);
+      this.running.delete(entry.job.id);
+      entry.controller.abort(new WorkerShutdownError(entry.job.id));
+      if (!entry.lost) this.track(this.sendFailure(entry.job, new WorkerShutdownError(entry.job.id), true, 0));
+    }
+    while (this.flushing || this.completions.length > 0 || this.settling.size > 0) {
+      if (this.completions.length > 0 && !this.flushing) this.scheduleFlush();
+      await Promise.all([this.flushing, ...this.settling]);
+    }
+    await this.ownedClient?.close();
+  }
+}
+
+function jitter(ms: number): number {
+  return Math.max(1, Math.round(ms * (0.75 + Math.random() * 0.5)));
+}
+
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+function describe(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
+}
