@@ -39,6 +39,7 @@ Options:
                               ended with SUBSCRIPTION_OVERFLOW (default ${SERVER_DEFAULTS.subscriptionBuffer})
       --ws-init-timeout-ms N  serve: time a WebSocket client has to send connection_init (default ${SERVER_DEFAULTS.wsInitTimeoutMs})
       --ws-keepalive-ms N     serve: WebSocket ping interval; 0 turns pings off (default ${SERVER_DEFAULTS.wsKeepAliveMs})
+      --metrics BOOL          serve: GET /metrics in Prometheus text format (default true)
       --log-level LEVEL       fatal, error, warn, info (default), debug, trace or silent
       --log-format FORMAT     pretty or json (default: pretty on a terminal, else json)
 
@@ -48,6 +49,7 @@ ${Object.entries(ENVIRONMENT)
   .join("\n")}
 
 Health: GET /healthz (the process answers), GET /readyz (the database answers and is migrated).
+Metrics: GET /metrics (Prometheus text format; --metrics false turns it off).
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -122,6 +124,7 @@ async function serve(config: Config): Promise<number> {
       subscriptionBuffer: config.subscriptionBuffer,
       wsInitTimeoutMs: config.wsInitTimeoutMs,
       wsKeepAliveMs: config.wsKeepAliveMs,
+      metrics: config.metrics,
     });
   } catch (e) {
     await store.close().catch(() => {});

@@ -38,6 +38,8 @@ export interface Config {
   wsInitTimeoutMs: number;
   /** serve: WebSocket ping interval in ms (0: no pings). */
   wsKeepAliveMs: number;
+  /** serve: GET /metrics in Prometheus text format. */
+  metrics: boolean;
   logLevel: LogLevel;
   /** null: readable logs when stdout is a terminal, JSON lines otherwise. */
   logPretty: boolean | null;
@@ -59,6 +61,7 @@ export const ENVIRONMENT = Object.freeze({
   JOBWIRE_SUBSCRIPTION_BUFFER: `serve: live events a subscription may hold unsent (default ${SERVER_DEFAULTS.subscriptionBuffer})`,
   JOBWIRE_WS_INIT_TIMEOUT_MS: `serve: WebSocket connection_init timeout (default ${SERVER_DEFAULTS.wsInitTimeoutMs})`,
   JOBWIRE_WS_KEEPALIVE_MS: `serve: WebSocket ping interval, 0 = off (default ${SERVER_DEFAULTS.wsKeepAliveMs})`,
+  JOBWIRE_METRICS: "serve: GET /metrics, true or false (default true)",
   JOBWIRE_LOG_LEVEL: `${LOG_LEVELS.join(", ")} (default info)`,
   JOBWIRE_LOG_FORMAT: "pretty or json (default: pretty on a terminal)",
 });
@@ -87,6 +90,7 @@ export function parseConfig(
         "subscription-buffer": { type: "string" },
         "ws-init-timeout-ms": { type: "string" },
         "ws-keepalive-ms": { type: "string" },
+        metrics: { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -154,6 +158,7 @@ export function parseConfig(
       0,
       3_600_000,
     ),
+    metrics: bool(values.metrics ?? env.JOBWIRE_METRICS, "--metrics", true),
     logLevel: oneOf(values["log-level"] ?? env.JOBWIRE_LOG_LEVEL, "--log-level", "info", LOG_LEVELS),
     logPretty: logFormat(values["log-format"] ?? env.JOBWIRE_LOG_FORMAT),
   };

@@ -33,6 +33,12 @@ export interface EventFeedOptions {
   /** Events read per statement. */
   batchSize?: number;
   onError?: (error: Error) => void;
+  /**
+   * Sees each event as it is handed out, after its listeners (metrics: delivery
+   * lag). Only events read with rows, i.e. while some listener is registered.
+   * Must not throw.
+   */
+  onDelivered?: (event: JobEventInQueue) => void;
 }
 
 export const EVENT_FEED_DEFAULTS = {
@@ -64,11 +70,13 @@ export class EventFeed {
   private readonly reader: EventLogReader;
   private readonly batchSize: number;
   private readonly onError: (error: Error) => void;
+  private readonly onDelivered: ((event: JobEventInQueue) => void) | undefined;
 
   constructor(options: EventFeedOptions) {
     this.reader = options.reader;
     this.batchSize = options.batchSize ?? EVENT_FEED_DEFAULTS.batchSize;
     this.onError = options.onError ?? (() => {});
+    this.onDelivered = options.onDelivered;
     this.offBus = options.bus.on("events:committed", ({ maxEventId }) => {
       if (maxEventId === null || compareIds(maxEventId, this.cursorId) > 0) this.wake();
     });
@@ -198,6 +206,7 @@ export class EventFeed {
   private dispatch(event: JobEventInQueue): void {
     for (const listener of this.byJob.get(event.jobId) ?? []) this.call(listener, event);
     for (const listener of this.all) this.call(listener, event);
+    if (this.onDelivered) this.call(this.onDelivered, event);
   }
 
   private call(listener: TransitionListener, event: JobEventInQueue): void {

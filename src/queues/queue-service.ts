@@ -149,6 +149,20 @@ export class QueueService {
     };
   }
 
+  /**
+   * Job counts by state of every queue (every state listed, 0 when none), in
+   * one read of the count tables (metrics scrapes; no scan of `jobs`).
+   */
+  async countJobsByQueue(): Promise<Map<string, Record<JobState, number>>> {
+    const raw = await this.store.readQueueCounts();
+    return new Map(
+      [...raw].map(([queue, byState]) => [
+        queue,
+        Object.fromEntries(Object.values(JobState).map((s) => [s, byState[s] ?? 0])) as Record<JobState, number>,
+      ]),
+    );
+  }
+
   /** Folds pending count deltas (maintenance). Returns how many it folded. */
   async compactCounts(limit = 10_000): Promise<number> {
     return this.store.compactQueueCounts(v.integer(limit, "limit", 1, 1_000_000));

@@ -1,7 +1,8 @@
 /**
  * The HTTP routes: POST/GET /graphql (Apollo), GET /healthz (the process
- * answers), GET /readyz (the database answers and is migrated). Request bodies
- * are read here, so their size limit holds before any parsing.
+ * answers), GET /readyz (the database answers and is migrated), GET /metrics
+ * (Prometheus text, unless metrics are off). Request bodies are read here, so
+ * their size limit holds before any parsing.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HeaderMap } from "@apollo/server";
@@ -14,6 +15,8 @@ export interface HttpHandlerOptions {
   context: () => Promise<GraphQLContext>;
   /** Resolves when ready; rejects with the reason otherwise. */
   checkReady: () => Promise<void>;
+  /** The Prometheus page; absent: /metrics is not served. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
   maxBodyBytes: number;
   logger: Logger;
 }
@@ -47,10 +50,11 @@ export function createHttpHandler(options: HttpHandlerOptions) {
           } catch (e) {
             return sendJson(res, 503, { status: "unavailable", reason: (e as Error).message });
           }
+        case "/metrics":
+          if (options.metrics) return sendText(res, 200, await options.metrics());
+          return notFound(res, url);
         default:
-          return sendJson(res, 404, {
-            errors: [{ message: `no route ${url.pathname}; the API is at ${GRAPHQL_PATH}` }],
-          });
+          return notFound(res, url);
       }
     } catch (e) {
       if (e instanceof HttpError) {
@@ -131,6 +135,15 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   }
   if (size > limit) throw tooLarge();
   return Buffer.concat(chunks);
+}
+
+function notFound(res: ServerResponse, url: URL): void {
+  sendJson(res, 404, { errors: [{ message: `no route ${url.pathname}; the API is at ${GRAPHQL_PATH}` }] });
+}
+
+function sendText(res: ServerResponse, status: number, page: { contentType: string; body: string }): void {
+  res.writeHead(status, { "content-type": page.contentType, "content-length": Buffer.byteLength(page.body) });
+  res.end(page.body);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -1,7 +1,7 @@
 /**
  * One jobwire server: the store, the services, the event bus and live feed,
  * the maintenance loop, and the HTTP server with Apollo and graphql-ws at
- * /graphql.
+ * /graphql (and /healthz, /readyz, /metrics: see http-handler.ts, metrics.ts).
  *
  * Data flow of a transition: service → store (one transaction) → after commit,
  * a hint on the bus (in-process; PostgreSQL: also NOTIFY to other servers) →
@@ -35,6 +35,7 @@ import type { JobStore } from "../store/job-store.ts";
 import { createApollo } from "./apollo.ts";
 import { SERVER_DEFAULTS } from "./defaults.ts";
 import { createHttpHandler, GRAPHQL_PATH } from "./http-handler.ts";
+import { ServerMetrics } from "./metrics.ts";
 import { attachGraphQLWebSocket } from "./websocket.ts";
 
 export interface ServerOptions {
@@ -68,6 +69,8 @@ export interface ServerOptions {
   eventPollIntervalMs?: number;
   /** Least time between two queueStats pushes of one queue (ms). */
   statsIntervalMs?: number;
+  /** Serve GET /metrics (Prometheus) and count for it (default true). */
+  metrics?: boolean;
 }
 
 export interface RunningServer {
@@ -92,9 +95,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (!options.databaseUrl) throw new Error("startServer: a PostgreSQL store needs databaseUrl (or a bus)");
     bus = await PostgresBus.connect({ url: options.databaseUrl, onError: onBusError });
   }
+  // Made first: the feed and the job service report to it through hooks.
+  const metrics =
+    options.metrics === false
+      ? null
+      : new ServerMetrics({ now, onError: (e) => logger.warn({ err: e }, "metrics: a scrape-time read failed") });
   const feed = new EventFeed({
     reader: store,
     bus,
+    ...(metrics && { onDelivered: (event) => metrics.observeDelivery(event) }),
     ...(options.eventPollIntervalMs !== undefined && { pollIntervalMs: options.eventPollIntervalMs }),
     onError: (e) => logger.error({ err: e }, "event feed read failed; retrying"),
   });
@@ -112,10 +121,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const jobs = new JobService(store, {
     now,
     ...(options.maxPayloadBytes !== undefined && { maxPayloadBytes: options.maxPayloadBytes }),
-    onEvents: (events) => {
+    onEvents: (events, written) => {
+      metrics?.recordCommitted(events, written);
       const last = events.at(-1);
       if (last) bus.publish("events:committed", { maxEventId: last.id });
     },
+    ...(metrics && { onClaim: (durationMs) => metrics.observeClaim(durationMs) }),
     onQueueChanged: (queue) => bus.publish("queue:changed", { queue }),
     onError: (e) => logger.error({ err: e }, "event listener failed"),
   });
@@ -152,6 +163,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await store.checkReady();
     },
     maxBodyBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
+    ...(metrics && { metrics: () => metrics.render() }),
     logger,
   });
   httpServer.on("request", (req, res) => void handler(req, res));
@@ -186,6 +198,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxPayloadBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
     initTimeoutMs: options.wsInitTimeoutMs ?? SERVER_DEFAULTS.wsInitTimeoutMs,
     keepAliveMs: options.wsKeepAliveMs ?? SERVER_DEFAULTS.wsKeepAliveMs,
+  });
+  // Set before any request can arrive (this runs in the tick the listen completed in).
+  metrics?.setSources({
+    jobCounts: () => queues.countJobsByQueue(),
+    liveCounts: () => ({ connections: ws.connectionCount(), subscriptions: live.activeCount() }),
+    // SQLite: the store's one connection; PostgreSQL: what the store can see of its pool.
+    pool: () => store.poolStats?.() ?? (store.dialect === "sqlite" ? { total: 1, max: 1 } : null),
   });
   maintenance?.start();
 

@@ -89,6 +89,17 @@ export interface QueueRow extends QueueSettings {
 }
 
 /** What queue stats are computed from; every figure read through an index. */
+/** A connection pool's figures (pg.Pool's totalCount, idleCount, waitingCount and max). */
+export interface PoolStats {
+  /** Connections open, busy or idle. */
+  total: number;
+  idle: number;
+  /** Requests waiting for a connection. */
+  waiting: number;
+  /** Most connections the pool opens. */
+  max: number;
+}
+
 export interface QueueStatsRow {
   /** Count by state (states with no job may be missing). */
   counts: Record<string, number>;
@@ -261,6 +272,14 @@ export interface JobStore {
   readQueueStats(queue: string, since: Date, aheadOfPriority: number): Promise<QueueStatsRow>;
 
   /**
+   * Job counts by state of every queue, in one statement that reads
+   * queue_state_counts (a row per queue and state) plus the deltas not yet
+   * folded, never `jobs`. Every queue is listed, a queue with no jobs with an
+   * empty record; states with no job may be missing.
+   */
+  readQueueCounts(): Promise<Map<string, Record<string, number>>>;
+
+  /**
    * Folds up to `limit` of the oldest count deltas into queue_state_counts.
    * Safe from several processes at once (PostgreSQL: SKIP LOCKED). Returns how many it folded.
    */
@@ -271,6 +290,13 @@ export interface JobStore {
    * recorded as applied (what /readyz reports).
    */
   checkReady(): Promise<void>;
+
+  /**
+   * The connection pool's figures right now (metrics), where the store can see
+   * its pool; absent when it cannot (the PostgreSQL pool is created inside
+   * Prisma's driver adapter today).
+   */
+  poolStats?(): PoolStats;
 
   close(): Promise<void>;
 }

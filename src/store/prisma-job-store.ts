@@ -685,6 +685,27 @@ export class PrismaJobStore implements JobStore {
     };
   }
 
+  async readQueueCounts(): Promise<Map<string, Record<string, number>>> {
+    const rows = await this.sqlOf.readCommitted(this.client, (c) =>
+      c.$queryRaw<Row[]>(sql`
+        SELECT "q"."name" AS "queue", "c"."state", "c"."n" FROM "queues" AS "q" LEFT JOIN (
+          SELECT "queue", "state", CAST(SUM("n") AS BIGINT) AS "n" FROM (
+            SELECT "queue", "state", "count" AS "n" FROM "queue_state_counts"
+            UNION ALL
+            SELECT "queue", "state", "delta" AS "n" FROM "queue_state_deltas") AS "u"
+          GROUP BY "queue", "state") AS "c" ON "c"."queue" = "q"."name"
+        ORDER BY "q"."name"`),
+    );
+    const counts = new Map<string, Record<string, number>>();
+    for (const row of rows) {
+      const queue = String(row.queue);
+      let byState = counts.get(queue);
+      if (!byState) counts.set(queue, (byState = {}));
+      if (row.state !== null && row.state !== undefined) byState[String(row.state)] = Number(row.n);
+    }
+    return counts;
+  }
+
   async compactQueueCounts(limit: number): Promise<number> {
     return this.sqlOf.transaction(this.client, (tx) => this.sqlOf.compactQueueCounts(tx, limit));
   }

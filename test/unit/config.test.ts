@@ -22,6 +22,7 @@ const DEFAULTS: Config = {
   subscriptionBuffer: 1_000,
   wsInitTimeoutMs: 3_000,
   wsKeepAliveMs: 12_000,
+  metrics: true,
   logLevel: "info",
   logPretty: null,
 };
@@ -87,6 +88,15 @@ const OPTIONS: {
     raw: "false",
     value: false,
     other: "true",
+    otherValue: true,
+  },
+  {
+    flag: "--metrics",
+    env: "JOBWIRE_METRICS",
+    key: "metrics",
+    raw: "off",
+    value: false,
+    other: "yes",
     otherValue: true,
   },
   {
@@ -309,6 +319,7 @@ describe("parseConfig", () => {
     const bad: [NodeJS.ProcessEnv, RegExp][] = [
       [{ JOBWIRE_PORT: "65536" }, /--port must be an integer from 0 to 65535, got "65536"/],
       [{ JOBWIRE_INTROSPECTION: "maybe" }, /--introspection must be true or false/],
+      [{ JOBWIRE_METRICS: "sometimes" }, /--metrics must be true or false, got "sometimes"/],
       [{ JOBWIRE_LOG_LEVEL: "loud" }, /--log-level must be one of/],
       [{ JOBWIRE_LOG_FORMAT: "xml" }, /--log-format must be pretty or json/],
       [{ JOBWIRE_MAX_BODY_BYTES: "0" }, /--max-body-bytes must be an integer/],
