@@ -23,3 +23,4 @@ export type {
   WorkerTransport,
 } from "./transport.ts";
 export type * from "./__generated__/graphql.ts";
+export type { JsonValue } from "../jobs/types.ts";
