@@ -13,7 +13,9 @@
  *            they disconnected
  *
  * The subscribers run in this process, on the same 2 cores as the server, so
- * latencies include client-side work for 1,000 sockets. The run fails (exit 1)
+ * latencies include client-side work for 1,000 sockets. Each dialect repeats
+ * the whole measurement 3 times (1 with --quick) on a fresh server and
+ * database; the table shows the median and min–max of the repetitions. The run fails (exit 1)
  * unless every subscriber received every event exactly once.
  *
  * Usage: npx tsx bench/fanout.ts [--quick]   (or npm run bench, which runs every benchmark)
@@ -23,18 +25,23 @@
  *
  * Results: a table on stdout and JSON in bench/results/<UTC date>-fanout[-quick].json.
  */
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { createClient } from "graphql-ws";
 import type { Client } from "graphql-ws";
-import pg from "pg";
 import WebSocket from "ws";
+import {
+  backends,
+  freshDatabase,
+  machineFacts,
+  memoryMiB,
+  percentile,
+  RESULTS_DIR,
+  spread,
+  startServe,
+} from "./lib/common.ts";
+import type { Backend, Spread } from "./lib/common.ts";
 
 const FULL = { subscribers: 1_000, rounds: 20 };
 const QUICK = { subscribers: 200, rounds: 5 };
@@ -44,9 +51,8 @@ const QUEUE = "fanout";
 const TIME_LIMIT_MS = { full: 10 * 60_000, quick: 3 * 60_000 };
 /** Longest wait for one round's event to reach every subscriber. */
 const ROUND_TIMEOUT_MS = 30_000;
-const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
-const BIN = fileURLToPath(new URL("../bin/jobwire.js", import.meta.url));
-const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));
+/** Fresh server, database and subscribers per repetition. */
+const REPETITIONS = { full: 3, quick: 1 };
 const startedAt = new Date();
 
 interface Figures {
@@ -55,7 +61,7 @@ interface Figures {
   rounds: number;
   deliveries: number;
   latencyMs: { p50: number; p99: number; max: number; mean: number };
-  rssMiB: { before: number; connected: number; after: number };
+  rssMiB: { before: number; connected: number; after: number; peak: number };
   connectSeconds: number;
 }
 
@@ -63,50 +69,6 @@ function log(message: string): void {
   console.log(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${message}`);
 }
 const t0 = performance.now();
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? Number.NaN);
-  return Math.round((kb / 1024) * 10) / 10;
-}
-
-/** Starts `jobwire serve` on `databaseUrl`; resolves with its URL once it logs that it listens. */
-async function startServer(databaseUrl: string, cwd: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [BIN, "serve", "--port", "0", "--database", databaseUrl, "--log-format", "json", "--ws-keepalive-ms", "0"],
-    { cwd, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the server did not start within 30 s")), 30_000);
-    child.once("exit", (code) => reject(new Error(`the server exited with ${code} before listening`)));
-    lines.on("line", (line) => {
-      try {
-        const entry = JSON.parse(line) as { msg?: string; url?: string };
-        if (entry.msg?.startsWith("jobwire listening on ") && entry.url) {
-          clearTimeout(timer);
-          resolve(entry.url);
-        }
-      } catch {
-        // not a log line
-      }
-    });
-  });
-  return { child, url };
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  await exited;
-}
 
 async function graphql<T>(url: string, query: string, variables: Record<string, unknown>): Promise<T> {
   const res = await fetch(url, {
@@ -157,17 +119,27 @@ async function connectSubscriber(url: string, onArrival: () => void): Promise<Su
   return { client, arrivals, stop: () => stop() };
 }
 
+/** One dialect's repetitions: median and min–max of each repetition's p50, p99 and peak RSS. */
+interface DialectReport {
+  dialect: Backend;
+  subscribers: number;
+  rounds: number;
+  repetitions: Figures[];
+  latencyMs: { p50: Spread; p99: Spread };
+  serverPeakRssMiB: Spread;
+}
+
 async function measure(
-  dialect: "sqlite" | "postgres",
+  dialect: Backend,
   databaseUrl: string,
   size: { subscribers: number; rounds: number },
 ): Promise<Figures> {
-  const cwd = mkdtempSync(join(os.tmpdir(), "jobwire-fanout-"));
-  const { child, url } = await startServer(databaseUrl, cwd);
+  const serve = await startServe(databaseUrl, ["--ws-keepalive-ms", "0"]);
+  const url = serve.url;
   const subscribers: Subscriber[] = [];
   try {
-    const pid = child.pid as number;
-    const before = rssMiB(pid);
+    const pid = serve.pid;
+    const before = memoryMiB(pid).rss;
     let arrived = 0;
     let waitingFor: { n: number; resolve: () => void } | null = null;
     const onArrival = () => {
@@ -216,7 +188,7 @@ async function measure(
         latencies.push(at - sent);
       }
     }
-    const connected = rssMiB(pid);
+    const connected = memoryMiB(pid).rss;
     const deliveries = arrived - size.subscribers; // minus the warm-up round
     if (deliveries !== size.subscribers * size.rounds) {
       throw new Error(`expected ${size.subscribers * size.rounds} deliveries, got ${deliveries}`);
@@ -227,7 +199,7 @@ async function measure(
     }
     // Let the server notice the closes and free what they held.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
-    const after = rssMiB(pid);
+    const { rss: after, peak } = memoryMiB(pid);
     latencies.sort((a, b) => a - b);
     const round2 = (x: number) => Math.round(x * 100) / 100;
     return {
@@ -241,37 +213,12 @@ async function measure(
         max: round2(latencies.at(-1) ?? Number.NaN),
         mean: round2(latencies.reduce((a, b) => a + b, 0) / latencies.length),
       },
-      rssMiB: { before, connected, after },
+      rssMiB: { before, connected, after, peak },
       connectSeconds: round2(connectSeconds),
     };
   } finally {
     await Promise.all(subscribers.map((s) => s.client.dispose()));
-    await stopServer(child);
-    rmSync(cwd, { recursive: true, force: true });
-  }
-}
-
-async function withPostgresSchema<T>(serverUrl: string, fn: (url: string) => Promise<T>): Promise<T> {
-  const u = new URL(serverUrl);
-  if (!LOOPBACK_HOSTS.has(u.hostname) || u.searchParams.has("host")) {
-    throw new Error(`refusing to run against ${u.host}: the benchmark only talks to 127.0.0.1`);
-  }
-  const schema = `jw_bench_fanout_${process.pid}_${Date.now().toString(36)}`;
-  const admin = async (sql: string) => {
-    const c = new pg.Client({ connectionString: serverUrl });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
-  await admin(`CREATE SCHEMA "${schema}"`);
-  try {
-    u.searchParams.set("options", `-c search_path=${schema}`);
-    return await fn(u.toString());
-  } finally {
-    await admin(`DROP SCHEMA "${schema}" CASCADE`);
+    await serve.stop();
   }
 }
 
@@ -290,23 +237,36 @@ async function main(): Promise<void> {
   );
   watchdog.unref();
 
-  const results: Figures[] = [];
-  const sqliteDir = mkdtempSync(join(os.tmpdir(), "jobwire-fanout-db-"));
-  try {
-    results.push(await measure("sqlite", `file:${join(sqliteDir, "jobwire.db")}`, size));
-  } finally {
-    rmSync(sqliteDir, { recursive: true, force: true });
+  const results: DialectReport[] = [];
+  for (const dialect of backends()) {
+    const runs: Figures[] = [];
+    for (let r = 0; r < (quick ? REPETITIONS.quick : REPETITIONS.full); r++) {
+      const db = await freshDatabase(dialect);
+      try {
+        runs.push(await measure(dialect, db.url, size));
+      } finally {
+        await db.dispose();
+      }
+    }
+    results.push({
+      dialect,
+      subscribers: size.subscribers,
+      rounds: size.rounds,
+      repetitions: runs,
+      latencyMs: { p50: spread(runs.map((r) => r.latencyMs.p50)), p99: spread(runs.map((r) => r.latencyMs.p99)) },
+      serverPeakRssMiB: spread(runs.map((r) => r.rssMiB.peak)),
+    });
   }
-  const pgUrl = process.env.JOBWIRE_BENCH_POSTGRES_URL || process.env.JOBWIRE_TEST_POSTGRES_URL;
-  if (pgUrl) results.push(await withPostgresSchema(pgUrl, (url) => measure("postgres", url, size)));
-  else log("postgres: SKIPPED (set JOBWIRE_BENCH_POSTGRES_URL or JOBWIRE_TEST_POSTGRES_URL)");
+  if (!backends().includes("postgres"))
+    log("postgres: SKIPPED (set JOBWIRE_BENCH_POSTGRES_URL or JOBWIRE_TEST_POSTGRES_URL)");
 
-  console.log("\ndialect   subscribers  deliveries  p50 ms  p99 ms  max ms  RSS MiB before/connected/after");
+  const range = (s: Spread, digits = 1) =>
+    `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
+  console.log("\ndialect   subscribers  p50 ms               p99 ms               server peak RSS MiB");
   for (const r of results) {
     console.log(
-      `${r.dialect.padEnd(9)} ${String(r.subscribers).padStart(11)} ${String(r.deliveries).padStart(11)} ` +
-        `${r.latencyMs.p50.toFixed(1).padStart(7)} ${r.latencyMs.p99.toFixed(1).padStart(7)} ${r.latencyMs.max.toFixed(1).padStart(7)}` +
-        `  ${r.rssMiB.before} / ${r.rssMiB.connected} / ${r.rssMiB.after}`,
+      `${r.dialect.padEnd(9)} ${String(r.subscribers).padStart(11)}  ${range(r.latencyMs.p50).padEnd(20)} ` +
+        `${range(r.latencyMs.p99).padEnd(20)} ${range(r.serverPeakRssMiB)}`,
     );
   }
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -315,7 +275,7 @@ async function main(): Promise<void> {
     benchmark: "fanout",
     startedAt: startedAt.toISOString(),
     quick,
-    machine: { cpus: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.release()}` },
+    machine: await machineFacts(),
     results,
   };
   writeFileSync(`${path}.tmp`, `${JSON.stringify(body, null, 2)}\n`);
