@@ -296,3 +296,35 @@ describe("JobwireClient across a server restart", () => {
     }
   });
 });
+
+describe("JobwireClient transport", () => {
+  it("gives up on a server that never answers with NETWORK_ERROR after requestTimeoutMs", async () => {
+    const { createServer } = await import("node:http");
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as { port: number };
+    const client = new JobwireClient({ url: `http://127.0.0.1:${port}/graphql`, requestTimeoutMs: 200 });
+    try {
+      const started = Date.now();
+      await expect(client.queues()).rejects.toMatchObject({ code: "NETWORK_ERROR" });
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      await client.close();
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it("sends through a given fetch, and reports a non-GraphQL answer as BAD_RESPONSE", async () => {
+    const calls: string[] = [];
+    const fake: typeof fetch = async (input, init) => {
+      calls.push(`${String(input)} ${String(init?.body)}`);
+      return new Response("<html>bad gateway</html>", { status: 502 });
+    };
+    const client = new JobwireClient({ url: "http://example.invalid/graphql", fetch: fake });
+    await expect(client.queues()).rejects.toMatchObject({ code: "BAD_RESPONSE", status: 502 });
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatch(/^http:\/\/example\.invalid\/graphql \{"query":"query Queues/);
+    await client.close();
+  });
+});
