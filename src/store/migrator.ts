@@ -39,6 +39,8 @@ export type MigrateProgress = (message: string) => void;
 /** Arbitrary constant: the key of jobwire's migration advisory lock. */
 const PG_MIGRATION_LOCK = 7_239_441_205;
 const TABLE = "_jobwire_migrations";
+/** How often a long PostgreSQL migration reports that it is still running. */
+const PROGRESS_EVERY_MS = 5_000;
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -80,7 +82,9 @@ export async function migrateSqlite(filePath: string, progress: MigrateProgress 
     db.exec(`CREATE TABLE IF NOT EXISTS "${TABLE}" (
       "name" TEXT NOT NULL PRIMARY KEY, "checksum" TEXT NOT NULL, "applied_at" TEXT NOT NULL)`);
     const result: MigrateResult = { applied: [], alreadyApplied: [] };
-    for (const m of loadMigrations("sqlite")) {
+    const migrations = loadMigrations("sqlite");
+    for (const [i, m] of migrations.entries()) {
+      const started = Date.now();
       const outcome = db
         .transaction(() => {
           const row = db.prepare(`SELECT "checksum" FROM "${TABLE}" WHERE "name" = ?`).get(m.name) as
@@ -89,7 +93,8 @@ export async function migrateSqlite(filePath: string, progress: MigrateProgress 
             if (row.checksum !== m.checksum) throw new ChecksumMismatchError(m.name);
             return "already" as const;
           }
-          progress(`applying migration ${m.name}`);
+          // better-sqlite3 blocks the thread while it runs: no ticker here.
+          progress(`(${i + 1}/${migrations.length}) applying migration ${m.name}`);
           db.exec(m.sql);
           db.prepare(`INSERT INTO "${TABLE}" ("name", "checksum", "applied_at") VALUES (?, ?, ?)`).run(
             m.name,
@@ -100,6 +105,7 @@ export async function migrateSqlite(filePath: string, progress: MigrateProgress 
         })
         .immediate();
       (outcome === "applied" ? result.applied : result.alreadyApplied).push(m.name);
+      if (outcome === "applied") progress(`applied ${m.name} in ${Date.now() - started} ms`);
     }
     return result;
   } finally {
@@ -124,14 +130,21 @@ export async function migratePostgres(
         ),
       );
       const result: MigrateResult = { applied: [], alreadyApplied: [] };
-      for (const m of loadMigrations("postgres")) {
+      const migrations = loadMigrations("postgres");
+      for (const [i, m] of migrations.entries()) {
         const checksum = recorded.get(m.name);
         if (checksum !== undefined) {
           if (checksum !== m.checksum) throw new ChecksumMismatchError(m.name);
           result.alreadyApplied.push(m.name);
           continue;
         }
-        progress(`applying migration ${m.name}`);
+        progress(`(${i + 1}/${migrations.length}) applying migration ${m.name}`);
+        const started = Date.now();
+        // A migration on a big table can take minutes: say it is still going.
+        const ticker = setInterval(
+          () => progress(`still applying ${m.name} (${Math.round((Date.now() - started) / 1000)} s)`),
+          PROGRESS_EVERY_MS,
+        );
         await client.query("BEGIN");
         try {
           await client.query(m.sql);
@@ -143,7 +156,10 @@ export async function migratePostgres(
         } catch (e) {
           await client.query("ROLLBACK");
           throw e;
+        } finally {
+          clearInterval(ticker);
         }
+        progress(`applied ${m.name} in ${Date.now() - started} ms`);
         result.applied.push(m.name);
       }
       return result;

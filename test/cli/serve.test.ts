@@ -20,6 +20,7 @@ import { promisify } from "node:util";
 import type BetterSqlite3 from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ENVIRONMENT } from "../../src/config.ts";
+import { loadMigrations } from "../../src/store/migrator.ts";
 import { sqliteDatabaseClass } from "../../src/store/sqlite/driver.ts";
 import { createTestDatabase, POSTGRES_URL } from "../helpers/backends.ts";
 import type { TestDatabase } from "../helpers/backends.ts";
@@ -362,9 +363,13 @@ describe("jobwire serve", () => {
     expect(existsSync(join(dir, "jobwire.db"))).toBe(true);
     expect(child.otherStdout).toEqual([]);
     expect(child.stderr).toBe("");
+    const migrations = loadMigrations("sqlite").map((m) => m.name);
     expect(messages(child)).toEqual([
       `opening sqlite database ${join(dir, "jobwire.db")}`,
-      "applying migration 20261122000000_init",
+      ...migrations.flatMap((name, i) => [
+        `(${i + 1}/${migrations.length}) applying migration ${name}`,
+        expect.stringMatching(new RegExp(`^applied ${name} in \\d+ ms$`)),
+      ]),
       `jobwire listening on ${url}`,
     ]);
 
@@ -399,7 +404,7 @@ describe("jobwire serve", () => {
     const second = startJobwire(["serve", "--port", "0", "--log-format", "json"], dir);
     const again = await waitForListening(second);
     // Already migrated: the second start applies nothing.
-    expect(messages(second).some((m) => m.startsWith("applying migration"))).toBe(false);
+    expect(messages(second).some((m) => m.includes("applying migration"))).toBe(false);
     expect(await readJob(again.url, job.id)).toEqual(job);
   });
 
@@ -606,7 +611,11 @@ describe.skipIf(!POSTGRES_URL)("jobwire serve on postgres", () => {
       dialect: "postgres",
       msg: expect.stringMatching(/^opening postgres database/),
     });
-    expect(messages(child)).toContain("applying migration 20261122000000_init");
+    const migrations = loadMigrations("postgres").map((m) => m.name);
+    for (const [i, name] of migrations.entries()) {
+      expect(messages(child)).toContain(`(${i + 1}/${migrations.length}) applying migration ${name}`);
+      expect(messages(child).some((m) => new RegExp(`^applied ${name} in \\d+ ms$`).test(m))).toBe(true);
+    }
 
     const job = await enqueue(url, "pg", { on: "postgres" });
     expect(await readJob(url, job.id)).toEqual(job);

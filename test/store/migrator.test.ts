@@ -62,7 +62,12 @@ describe.each(BACKENDS)("migrator on %s", (dialect) => {
     const progress: string[] = [];
     const first = await migrateDatabase(parseDatabaseUrl(db.url), (m) => progress.push(m));
     expect(first).toEqual({ applied: names, alreadyApplied: [] });
-    expect(progress).toEqual(names.map((n) => `applying migration ${n}`));
+    expect(progress).toEqual(
+      names.flatMap((n, i) => [
+        `(${i + 1}/${names.length}) applying migration ${n}`,
+        expect.stringMatching(new RegExp(`^applied ${n} in \\d+ ms$`)),
+      ]),
+    );
     expect(await recorded(db)).toEqual(migrations.map(({ name, checksum }) => ({ name, checksum })));
 
     const second = await migrateDatabase(parseDatabaseUrl(db.url));
