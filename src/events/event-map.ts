@@ -2,7 +2,7 @@
  * The one typed map of jobwire's events, shared by the bus, the event feed,
  * the subscriptions and the tests.
  *
- * - "events:committed" and "queue:changed" are hints sent over the bus (to
+ * - "events:committed", "queue:changed" and "jobs:ready" are hints sent over the bus (to
  *   this process, and to every other process on the same PostgreSQL database).
  *   They carry no job data: the database is the truth, and whoever hears a
  *   hint reads what changed from it. A missed hint only delays a reader until
@@ -18,11 +18,24 @@ export interface EventMap {
   "events:committed": { maxEventId: string | null };
   /** A queue's settings changed (pause, resume, configure) or its finished jobs were purged. */
   "queue:changed": { queue: string };
+  /**
+   * Committed writes made jobs ready (entered QUEUED) in `queues` (null: in
+   * queues not named, e.g. a promotion, so any queue may have work), and ended
+   * running jobs in `freed` (a slot freed under a concurrency limit). Sent by
+   * the writing process right after commit, so idle workers wake without
+   * waiting for the event feed to read the log; jobsAvailable listens to it.
+   */
+  "jobs:ready": {
+    queues: string[] | null;
+    freed: string[];
+    /** Ids of the events behind the hint ([] when too many), so the feed does not signal them again. */
+    eventIds: string[];
+  };
   /** One committed transition, with its job's queue. */
   "job:transitioned": JobEventInQueue;
 }
 
 /** The events the bus carries (hints); the feed produces "job:transitioned". */
-export type BusEventName = "events:committed" | "queue:changed";
+export type BusEventName = "events:committed" | "queue:changed" | "jobs:ready";
 
 export type Listener<K extends keyof EventMap> = (data: EventMap[K]) => void;

@@ -30,7 +30,13 @@ export interface PostgresBusOptions {
   reconnectMaxMs?: number;
 }
 
-type Wire = { e: "events:committed"; max: string | null } | { e: "queue:changed"; q: string };
+type Wire =
+  | { e: "events:committed"; max: string | null }
+  | { e: "queue:changed"; q: string }
+  | { e: "jobs:ready"; q: string[] | null; f: string[]; i: string[] };
+
+/** Largest NOTIFY payload we send (PostgreSQL's limit is 8,000 bytes). */
+const MAX_PAYLOAD = 7_000;
 
 export class PostgresBus implements EventBus {
   private readonly local: LocalListeners;
@@ -43,6 +49,10 @@ export class PostgresBus implements EventBus {
   private sending: Promise<void> | null = null;
   private pendingMax: string | null | undefined = undefined;
   private readonly pendingQueues = new Set<string>();
+  /** Merged "jobs:ready" hints not sent yet: null = every queue. */
+  private pendingReady: Set<string> | null | undefined = undefined;
+  private readonly pendingFreed = new Set<string>();
+  private readonly pendingReadyIds: string[] = [];
 
   private constructor(private readonly options: PostgresBusOptions) {
     this.onError = options.onError ?? (() => {});
@@ -62,6 +72,12 @@ export class PostgresBus implements EventBus {
     if (name === "events:committed") {
       const max = (data as EventMap["events:committed"]).maxEventId;
       this.pendingMax = mergeMax(this.pendingMax, max);
+    } else if (name === "jobs:ready") {
+      const { queues, freed, eventIds } = data as EventMap["jobs:ready"];
+      if (queues === null || this.pendingReady === null) this.pendingReady = null;
+      else for (const q of queues) (this.pendingReady ??= new Set()).add(q);
+      for (const q of freed) this.pendingFreed.add(q);
+      this.pendingReadyIds.push(...eventIds);
     } else {
       this.pendingQueues.add((data as EventMap["queue:changed"]).queue);
     }
@@ -91,6 +107,10 @@ export class PostgresBus implements EventBus {
     client.on("error", (e) => this.lost(client, e));
     client.on("end", () => this.lost(client, new Error("the LISTEN connection ended")));
     client.on("notification", (n) => {
+      // Our own NOTIFY comes back on this same connection; publish() already
+      // told this process's listeners, and a second "jobs:ready" would wake
+      // its idle workers twice.
+      if (n.processId === (client as unknown as { processID?: number }).processID) return;
       if (n.channel === this.channel && n.payload !== undefined) this.receive(n.payload);
     });
     await client.connect();
@@ -151,6 +171,8 @@ export class PostgresBus implements EventBus {
     if (wire.e === "events:committed") this.local.emit("events:committed", { maxEventId: wire.max ?? null });
     else if (wire.e === "queue:changed" && typeof wire.q === "string")
       this.local.emit("queue:changed", { queue: wire.q });
+    else if (wire.e === "jobs:ready" && (wire.q === null || Array.isArray(wire.q)) && Array.isArray(wire.f))
+      this.local.emit("jobs:ready", { queues: wire.q, freed: wire.f, eventIds: Array.isArray(wire.i) ? wire.i : [] });
   }
 
   /** Sends what is pending, one NOTIFY statement at a time. */
@@ -161,9 +183,24 @@ export class PostgresBus implements EventBus {
     const messages: Wire[] = [];
     if (this.pendingMax !== undefined) messages.push({ e: "events:committed", max: this.pendingMax });
     for (const q of this.pendingQueues) messages.push({ e: "queue:changed", q });
+    if (this.pendingReady !== undefined || this.pendingFreed.size > 0) {
+      const ready: Wire = {
+        e: "jobs:ready",
+        q: this.pendingReady === undefined ? [] : this.pendingReady === null ? null : [...this.pendingReady],
+        f: [...this.pendingFreed],
+        i: [...this.pendingReadyIds],
+      };
+      // Too big for one payload: drop the ids (the feed may signal those events
+      // again, harmless), then the names ("any queue may have work" says enough).
+      if (JSON.stringify(ready).length > MAX_PAYLOAD) ready.i = [];
+      messages.push(JSON.stringify(ready).length <= MAX_PAYLOAD ? ready : { e: "jobs:ready", q: null, f: [], i: [] });
+    }
     if (messages.length === 0) return;
     this.pendingMax = undefined;
     this.pendingQueues.clear();
+    this.pendingReady = undefined;
+    this.pendingFreed.clear();
+    this.pendingReadyIds.length = 0;
     const sql = messages.map((_, i) => `pg_notify($1, $${i + 2})`).join(", ");
     this.sending = client
       .query(`SELECT ${sql}`, [this.channel, ...messages.map((m) => JSON.stringify(m))])

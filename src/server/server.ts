@@ -25,6 +25,7 @@ import { InProcessBus } from "../events/event-bus.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import { EventFeed } from "../events/event-feed.ts";
 import { PostgresBus } from "../events/postgres-bus.ts";
+import { readyHint } from "../events/ready-hint.ts";
 import { LiveService } from "../subscriptions/live-service.ts";
 import { coerceError } from "../jobs/errors.ts";
 import { JobService } from "../jobs/job-service.ts";
@@ -125,6 +126,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       metrics?.recordCommitted(events, written);
       const last = events.at(-1);
       if (last) bus.publish("events:committed", { maxEventId: last.id });
+      const ready = readyHint(events, written);
+      if (ready) bus.publish("jobs:ready", ready);
     },
     ...(metrics && { onClaim: (durationMs) => metrics.observeClaim(durationMs) }),
     onQueueChanged: (queue) => bus.publish("queue:changed", { queue }),
