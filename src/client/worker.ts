@@ -468,6 +468,9 @@ export class Worker {
     let failures = 0;
     while (this.completions.length > 0) {
       const batch = this.completions.splice(0, 1_000);
+      // The backlog just left: the loop may claim again while this batch is
+      // written (on PostgreSQL the two transactions then overlap).
+      this.wake();
       let outcomes: CompletionOutcome[];
       try {
         outcomes = await this.transport.complete(batch.map((b) => b.item));
