@@ -25,12 +25,6 @@ export interface DialectSql {
   /** A condition true when the JSON array column `tags` contains `tag`. */
   hasTag(tag: string): Sql;
   /**
-   * A statement that takes the database's write lock without changing
-   * anything, for transactions that must read before they write (SQLite; see
-   * sqlite/dialect.ts). null where row locks do the job (PostgreSQL).
-   */
-  readonly takeWriteLock: Sql | null;
-  /**
    * Folds up to `limit` of the oldest queue_state_deltas into
    * queue_state_counts, inside the caller's transaction; returns how many.
    */

@@ -292,9 +292,8 @@ export interface JobStore {
   checkReady(): Promise<void>;
 
   /**
-   * The connection pool's figures right now (metrics), where the store can see
-   * its pool; absent when it cannot (the PostgreSQL pool is created inside
-   * Prisma's driver adapter today).
+   * The connection pool's figures right now (metrics), where the store has a
+   * pool: PostgreSQL (the store's own pg.Pool); absent on SQLite's one connection.
    */
   poolStats?(): PoolStats;
 

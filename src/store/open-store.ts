@@ -1,24 +1,24 @@
 /**
  * Opens the store named by one database URL: `file:<path>` → embedded SQLite,
  * `postgres://…` / `postgresql://…` → PostgreSQL. Applies pending migrations
- * first (unless told not to), then connects Prisma through its driver adapter.
+ * first (unless told not to), then connects the dialect's driver client
+ * (sqlite/sqlite-client.ts, postgres/postgres-client.ts: why not Prisma's
+ * query engine is said there).
  */
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { PrismaPg } from "@prisma/adapter-pg";
 import { ValidationError } from "../jobs/errors.ts";
-import { PrismaClient as PostgresPrismaClient } from "./__generated__/postgres/client.ts";
-import { PrismaClient as SqlitePrismaClient } from "./__generated__/sqlite/client.ts";
 import type { JobStore } from "./job-store.ts";
 import { migratePostgres, migrateSqlite } from "./migrator.ts";
 import type { MigrateProgress, MigrateResult } from "./migrator.ts";
 import { postgresDialect } from "./postgres/dialect.ts";
+import { PostgresClient } from "./postgres/postgres-client.ts";
 import { PrismaJobStore } from "./prisma-job-store.ts";
 import type { Sql } from "@prisma/client/runtime/client";
 import { observeStatements } from "./sql-client.ts";
 import type { SqlClient } from "./sql-client.ts";
 import { sqliteDialect } from "./sqlite/dialect.ts";
-import { routeSqliteDriverImports } from "./sqlite/driver.ts";
+import { SqliteClient } from "./sqlite/sqlite-client.ts";
 
 export type DatabaseTarget = { dialect: "sqlite"; filePath: string } | { dialect: "postgres"; url: string };
 
@@ -63,28 +63,20 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   if (options.migrate !== false) await migrateDatabase(target, options.progress);
 
   if (target.dialect === "sqlite") {
-    // Imported here, after the driver route is set (see sqlite/driver.ts).
-    routeSqliteDriverImports();
-    const { PrismaBetterSqlite3 } = await import("@prisma/adapter-better-sqlite3");
-    const client = new SqlitePrismaClient({
-      adapter: new PrismaBetterSqlite3({
-        url: `file:${target.filePath}`,
-        timeout: options.busyTimeoutMs ?? 5_000,
-      }),
-    });
-    // Durability by default: WAL with synchronous=FULL survives power loss.
-    await client.$queryRawUnsafe("PRAGMA journal_mode = WAL");
-    await client.$queryRawUnsafe("PRAGMA synchronous = FULL");
-    await client.$queryRawUnsafe("PRAGMA foreign_keys = ON");
-    return new PrismaJobStore(observed(client as unknown as SqlClient, options), sqliteDialect(target.filePath));
+    // WAL, synchronous=FULL and foreign keys are set by the client.
+    const client = new SqliteClient(target.filePath, { busyTimeoutMs: options.busyTimeoutMs ?? 5_000 });
+    return new PrismaJobStore(observed(client, options), sqliteDialect(target.filePath));
   }
 
-  const client = new PostgresPrismaClient({
-    adapter: new PrismaPg({ connectionString: target.url, max: options.poolSize ?? 10 }),
-  });
-  // Fail fast with the driver's message when the database is unreachable.
-  await client.$queryRawUnsafe("SELECT 1");
-  return new PrismaJobStore(observed(client as unknown as SqlClient, options), postgresDialect);
+  const client = new PostgresClient(target.url, { max: options.poolSize ?? 10 });
+  try {
+    // Fail fast with the driver's message when the database is unreachable.
+    await client.pool.query("SELECT 1");
+  } catch (e) {
+    await client.$disconnect();
+    throw e;
+  }
+  return new PrismaJobStore(observed(client, options), postgresDialect);
 }
 
 function observed(client: SqlClient, options: OpenStoreOptions): SqlClient {

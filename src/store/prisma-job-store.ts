@@ -1,10 +1,13 @@
 /**
- * The JobStore on a Prisma client with a driver adapter. Statements are raw SQL
- * through the client (`$queryRaw` with Prisma's `sql` tag) because every write
- * here is a guarded state change that must return the row it changed and write
- * its event in the same transaction — which Prisma's model API cannot express
- * (no RETURNING on updateMany, no SKIP LOCKED). What differs per dialect comes
- * from a DialectSql (sqlite/dialect.ts, postgres/dialect.ts).
+ * The JobStore. Statements are raw SQL built with Prisma's `sql` tag, because
+ * every write here is a guarded state change that must return the row it
+ * changed and write its event in the same transaction — which Prisma's model
+ * API cannot express (no RETURNING on updateMany, no SKIP LOCKED). They run on
+ * a SqlClient: the dialect's driver client (sqlite/sqlite-client.ts,
+ * postgres/postgres-client.ts), not Prisma's query engine, whose overhead per
+ * statement was most of a claim's cost (figures in those files). What differs
+ * per dialect comes from a DialectSql (sqlite/dialect.ts, postgres/dialect.ts);
+ * on PostgreSQL the hot writes are single statements (postgres/writes.ts).
  */
 import { empty, join, raw, sqltag as sql } from "@prisma/client/runtime/client";
 import type { Sql } from "@prisma/client/runtime/client";
@@ -25,13 +28,16 @@ import type {
   JobStore,
   ListJobsSpec,
   NewJob,
+  PoolStats,
   QueueRow,
   QueueStatsRow,
   TransitionSpec,
   Written,
 } from "./job-store.ts";
 import { loadMigrations } from "./migrator.ts";
+import { claimOpenQueuesSql, completeJobsSql, insertJobsSql, promoteDueJobsSql } from "./postgres/writes.ts";
 import { toJob, toJobEvent, toQueue } from "./rows.ts";
+import { prepared } from "./sql-client.ts";
 import type { Row, SqlClient, SqlRunner } from "./sql-client.ts";
 
 interface EventRow {
@@ -102,12 +108,15 @@ export class PrismaJobStore implements JobStore {
    * back with it. Here they wait until no transaction of the process is open.
    */
   private readonly direct: SqlRunner;
+  /** The connection pool's figures (PostgreSQL); absent on SQLite's one connection. */
+  readonly poolStats?: () => PoolStats;
 
   constructor(
     private client: SqlClient,
     private readonly sqlOf: DialectSql,
   ) {
     this.dialect = sqlOf.name;
+    this.poolStats = client.poolStats?.bind(client);
     this.direct = {
       $queryRaw: <T>(query: Sql) => this.sqlOf.readCommitted(this.client, (c) => c.$queryRaw<T>(query)),
       $executeRaw: (query: Sql) => this.sqlOf.readCommitted(this.client, (c) => c.$executeRaw(query)),
@@ -138,80 +147,174 @@ export class PrismaJobStore implements JobStore {
   }
 
   async insertJobs(jobs: readonly NewJob[], now: Date): Promise<Written<{ job: Job; created: boolean }[]>> {
+    if (this.sqlOf.name === "postgres") {
+      // One statement, unless a queue has a maxQueued (see postgres/writes.ts).
+      const rows = await this.direct.$queryRaw<Row[]>(insertJobsSql(jobs, now, true));
+      if (rows[0]?._bounded !== true) return this.insertedJobs(this.direct, jobs, rows, now);
+    }
     return this.sqlOf.transaction(this.client, async (tx) => {
-      // A queue exists from its first job on. This write comes first (see sqlite/dialect.ts).
       const names = [...new Set(jobs.map((j) => j.queue))].sort();
-      await tx.$executeRaw(sql`
-        INSERT INTO "queues" ("name", "created_at", "updated_at")
-        VALUES ${join(names.map((n) => sql`(${n}, ${now}, ${now})`))}
-        ON CONFLICT ("name") DO NOTHING`);
-      let bounded = (await this.readQueues(tx, names, empty)).filter((q) => q.maxQueued !== null);
-      if (bounded.length > 0 && this.sqlOf.name === "postgres") {
-        // Serialise the producers of a bounded queue, and re-read under the lock.
-        bounded = (
-          await this.readQueues(
-            tx,
-            bounded.map((q) => q.name),
-            this.sqlOf.forUpdate,
-          )
-        ).filter((q) => q.maxQueued !== null);
+      if (this.sqlOf.name === "sqlite") {
+        // A queue exists from its first job on (PostgreSQL: inside insertJobsSql).
+        await tx.$executeRaw(sql`
+          INSERT INTO "queues" ("name", "created_at", "updated_at")
+          VALUES ${join(names.map((n) => sql`(${n}, ${now}, ${now})`))}
+          ON CONFLICT ("name") DO NOTHING`);
       }
+      // PostgreSQL: serialise the producers of a bounded queue, and read it under the lock.
+      const bounded = (await this.readQueues(tx, names, this.sqlOf.forUpdate)).filter((q) => q.maxQueued !== null);
 
-      const out: { job: Job; created: boolean }[] = [];
-      const events: EventRow[] = [];
-      for (const j of jobs) {
-        // Write first (see sqlite/dialect.ts); a seen idempotency key inserts nothing.
-        const inserted = await tx.$queryRaw<Row[]>(sql`
-          INSERT INTO "jobs" ("queue", "state", "payload", "priority", "run_at", "max_attempts", "backoff",
-            "idempotency_key", "tags", "metadata", "last_seq", "created_at", "updated_at")
-          VALUES (${j.queue}, ${j.state}, ${this.jsonOrNull(j.payload)}, ${j.priority}, ${j.runAt},
-            ${j.maxAttempts}, ${this.sqlOf.json(j.backoff)}, ${j.idempotencyKey}, ${this.sqlOf.json(j.tags)},
-            ${this.jsonOrNull(j.metadata)}, 1, ${now}, ${now})
-          ON CONFLICT ("queue", "idempotency_key") DO NOTHING
-          RETURNING *`);
-        const row = inserted[0];
-        if (row) {
-          const job = toJob(row, this.sqlOf);
-          out.push({ job, created: true });
-          events.push({
-            jobId: job.id,
-            seq: 1,
-            type: JobEventType.ENQUEUED,
-            fromState: null,
-            toState: job.state,
-            attempt: 0,
-            data: null,
-            createdAt: now,
-          });
-          continue;
-        }
-        // The key exists: either committed before, or earlier in this very batch.
-        const existing = await tx.$queryRaw<Row[]>(sql`
-          SELECT * FROM "jobs" WHERE "queue" = ${j.queue} AND "idempotency_key" = ${j.idempotencyKey}`);
-        const found = existing[0];
-        if (!found) throw new Error(`idempotent insert of ${j.queue}/${j.idempotencyKey} found no row`);
-        out.push({ job: toJob(found, this.sqlOf), created: false });
+      let written: Written<{ job: Job; created: boolean }[]>;
+      if (this.sqlOf.name === "postgres") {
+        written = await this.insertedJobs(tx, jobs, await tx.$queryRaw<Row[]>(insertJobsSql(jobs, now, false)), now);
+      } else {
+        written = await this.insertJobsOneByOne(tx, jobs, now);
       }
       for (const q of bounded) {
         // Only a batch that added jobs to the queue can overfill it: a repeated
         // idempotent enqueue returns its job even when the queue is full.
-        if (!out.some((o) => o.created && o.job.queue === q.name)) continue;
+        if (!written.value.some((o) => o.created && o.job.queue === q.name)) continue;
         const waiting = await this.countWaiting(tx, q.name, WAITING_STATES);
         if (q.maxQueued !== null && waiting > q.maxQueued) throw new QueueFullError(q.name, q.maxQueued);
       }
-      const written = await this.insertEvents(tx, events);
-      return { value: out, events: written };
+      return written;
     });
   }
 
+  /**
+   * SQLite: one prepared INSERT per job, each returning its row (or nothing for
+   * a seen key), then the events in multi-row INSERTs. Inside a transaction on
+   * better-sqlite3 a statement costs a few µs, so this is as fast as a
+   * multi-row INSERT and ties every row to its input without ambiguity.
+   */
+  private async insertJobsOneByOne(
+    tx: SqlRunner,
+    jobs: readonly NewJob[],
+    now: Date,
+  ): Promise<Written<{ job: Job; created: boolean }[]>> {
+    const out: { job: Job; created: boolean }[] = [];
+    const events: EventRow[] = [];
+    for (const j of jobs) {
+      const inserted = await tx.$queryRaw<Row[]>(sql`
+        INSERT INTO "jobs" ("queue", "state", "payload", "priority", "run_at", "max_attempts", "backoff",
+          "idempotency_key", "tags", "metadata", "last_seq", "created_at", "updated_at")
+        VALUES (${j.queue}, ${j.state}, ${this.jsonOrNull(j.payload)}, ${j.priority}, ${j.runAt},
+          ${j.maxAttempts}, ${this.sqlOf.json(j.backoff)}, ${j.idempotencyKey}, ${this.sqlOf.json(j.tags)},
+          ${this.jsonOrNull(j.metadata)}, 1, ${now}, ${now})
+        ON CONFLICT ("queue", "idempotency_key") DO NOTHING
+        RETURNING *`);
+      const row = inserted[0];
+      if (row) {
+        const job = toJob(row, this.sqlOf);
+        out.push({ job, created: true });
+        events.push({
+          jobId: job.id,
+          seq: 1,
+          type: JobEventType.ENQUEUED,
+          fromState: null,
+          toState: job.state,
+          attempt: 0,
+          data: null,
+          createdAt: now,
+        });
+        continue;
+      }
+      // The key exists: either committed before, or earlier in this very batch.
+      const existing = await tx.$queryRaw<Row[]>(sql`
+        SELECT * FROM "jobs" WHERE "queue" = ${j.queue} AND "idempotency_key" = ${j.idempotencyKey}`);
+      const found = existing[0];
+      if (!found) throw new Error(`idempotent insert of ${j.queue}/${j.idempotencyKey} found no row`);
+      out.push({ job: toJob(found, this.sqlOf), created: false });
+    }
+    return { value: out, events: await this.insertEvents(tx, events) };
+  }
+
+  /**
+   * PostgreSQL: the outcome of insertJobsSql's rows (one per inserted job, with
+   * its input's position and its event id). An input that inserted nothing
+   * holds a seen key: it gets the job inserted for an earlier input with the
+   * same key, or the one committed before, read with `runner`.
+   */
+  private async insertedJobs(
+    runner: SqlRunner,
+    jobs: readonly NewJob[],
+    rows: readonly Row[],
+    now: Date,
+  ): Promise<Written<{ job: Job; created: boolean }[]>> {
+    const out: ({ job: Job; created: boolean } | undefined)[] = new Array(jobs.length);
+    const events: JobEvent[] = [];
+    for (const row of rows) {
+      if (row._ord === null || row._ord === undefined) continue;
+      const job = toJob(row, this.sqlOf);
+      out[Number(row._ord) - 1] = { job, created: true };
+      events.push({
+        id: String(row._event_id),
+        jobId: job.id,
+        seq: 1,
+        type: JobEventType.ENQUEUED,
+        fromState: null,
+        toState: job.state,
+        attempt: 0,
+        data: null,
+        createdAt: now,
+      });
+    }
+    const byKey = new Map<string, Job>();
+    const keyOf = (queue: string, key: string): string => JSON.stringify([queue, key]);
+    const unresolved: NewJob[] = [];
+    jobs.forEach((j, i) => {
+      const done = out[i];
+      if (j.idempotencyKey === null) {
+        if (!done) throw new Error(`job ${i} of an enqueue without idempotency key was not inserted`);
+        return;
+      }
+      const key = keyOf(j.queue, j.idempotencyKey);
+      if (done) byKey.set(key, done.job);
+      else if (!byKey.has(key)) unresolved.push(j);
+    });
+    if (unresolved.length > 0) {
+      const pairs = unresolved.map((j) => sql`(${j.queue}, ${j.idempotencyKey})`);
+      const existing = await runner.$queryRaw<Row[]>(sql`
+        SELECT * FROM "jobs" WHERE ("queue", "idempotency_key") IN (${join(pairs)})`);
+      for (const row of existing) {
+        const job = toJob(row, this.sqlOf);
+        if (job.idempotencyKey !== null) byKey.set(keyOf(job.queue, job.idempotencyKey), job);
+      }
+    }
+    const value = jobs.map((j, i) => {
+      const done = out[i];
+      if (done) return done;
+      const job = byKey.get(keyOf(j.queue, j.idempotencyKey ?? ""));
+      if (!job) throw new Error(`idempotent insert of ${j.queue}/${j.idempotencyKey} found no row`);
+      return { job, created: false };
+    });
+    return { value, events: events.sort((a, b) => compareIds(a.id, b.id)) };
+  }
+
   async promoteDueJobs(queues: readonly string[], now: Date, limit: number): Promise<Written<number>> {
+    if (this.sqlOf.name === "postgres") {
+      // One statement; with nothing due it changes nothing and writes no WAL.
+      const rows = await this.direct.$queryRaw<Row[]>(promoteDueJobsSql(queues, now, limit));
+      const events = rows.map((r): JobEvent => ({
+        id: String(r._event_id),
+        jobId: String(r.job_id),
+        seq: Number(r.last_seq),
+        type: JobEventType.PROMOTED,
+        fromState: JobState.SCHEDULED,
+        toState: JobState.QUEUED,
+        attempt: Number(r.attempts),
+        data: null,
+        createdAt: now,
+      }));
+      return { value: rows.length, events: events.sort((a, b) => compareIds(a.id, b.id)) };
+    }
     return this.sqlOf.transaction(this.client, async (tx) => {
       const queueFilter = queues.length > 0 ? sql`AND "queue" IN (${join([...queues])})` : empty;
       const rows = await tx.$queryRaw<Row[]>(sql`
         WITH "due" AS MATERIALIZED (
           SELECT "id" FROM "jobs"
           WHERE "state" = ${JobState.SCHEDULED} ${queueFilter} AND "run_at" <= ${now}
-          ORDER BY "run_at" LIMIT ${limit}${this.sqlOf.forUpdateSkipLocked})
+          ORDER BY "run_at" LIMIT ${limit})
         UPDATE "jobs" SET "state" = ${JobState.QUEUED}, "last_seq" = "last_seq" + 1, "updated_at" = ${now}
         WHERE "id" IN (SELECT "id" FROM "due") AND "state" = ${JobState.SCHEDULED}
         RETURNING "id", "last_seq", "attempts"`);
@@ -233,8 +336,49 @@ export class PrismaJobStore implements JobStore {
   }
 
   async claimJobs(spec: ClaimSpec): Promise<Written<Job[]>> {
+    if (this.sqlOf.name === "postgres") {
+      // One statement, unless a queue has a limit (see postgres/writes.ts).
+      const now = spec.clock();
+      const rows = await this.direct.$queryRaw<Row[]>(
+        claimOpenQueuesSql({
+          queues: spec.queues,
+          workerId: spec.workerId,
+          claimSet: (leaseExpiresAt) => this.claimSet(spec.workerId, leaseExpiresAt, now),
+          limit: spec.limit,
+          leaseSeconds: spec.leaseSeconds,
+          defaultLeaseSeconds: LIMITS.defaultLeaseSeconds,
+          now,
+        }),
+      );
+      if (rows[0]?._limited !== true) {
+        const claimed = rows.filter((r) => r.id !== null && r.id !== undefined);
+        const jobs = claimed.map((r) => toJob(r, this.sqlOf)).sort(byClaimOrder);
+        const eventIds = new Map(claimed.map((r) => [String(r.id), String(r._event_id)]));
+        const events = jobs.map((j) => this.claimedEvent(j, eventIds.get(j.id) ?? "", spec.workerId, now));
+        return { value: jobs, events: events.sort((a, b) => compareIds(a.id, b.id)) };
+      }
+    }
+    return this.claimInTransaction(spec);
+  }
+
+  /** The `claimed` event written with a claimed job (known without reading it back). */
+  private claimedEvent(job: Job, eventId: string, workerId: string, now: Date): JobEvent {
+    return {
+      id: eventId,
+      jobId: job.id,
+      seq: job.lastSeq,
+      type: JobEventType.CLAIMED,
+      fromState: JobState.QUEUED,
+      toState: JobState.RUNNING,
+      attempt: job.attempts,
+      data: { workerId },
+      createdAt: now,
+    };
+  }
+
+  /** The claim under queue row locks (limited queues; every claim on SQLite). */
+  private async claimInTransaction(spec: ClaimSpec): Promise<Written<Job[]>> {
     return this.sqlOf.transaction(this.client, async (tx) => {
-      if (this.sqlOf.takeWriteLock) await tx.$executeRaw(this.sqlOf.takeWriteLock);
       const queues = new Map((await this.readQueues(tx, spec.queues, empty)).map((q) => [q.name, q]));
       const isLimited = (q: QueueRow | undefined): q is QueueRow =>
         q !== undefined && (q.concurrency !== null || q.rateLimit !== null);
@@ -356,8 +500,10 @@ export class PrismaJobStore implements JobStore {
 
   private async readQueues(tx: SqlRunner, names: readonly string[], lock: Sql): Promise<QueueRow[]> {
     if (names.length === 0) return [];
-    const rows = await tx.$queryRaw<Row[]>(sql`
-      SELECT * FROM "queues" WHERE "name" IN (${join([...names])}) ORDER BY "name"${lock}`);
+    const query = sql`
+      SELECT * FROM "queues" WHERE "name" IN (${join([...names])}) ORDER BY "name"${lock}`;
+    // Prepared for the common short lists only (one text per list length).
+    const rows = await tx.$queryRaw<Row[]>(names.length <= 16 ? prepared(query) : query);
     return rows.map((r) => toQueue(r, this.sqlOf));
   }
 
@@ -371,8 +517,10 @@ export class PrismaJobStore implements JobStore {
   }
 
   private async countWaiting(tx: SqlRunner, queue: string, states: readonly string[]): Promise<number> {
-    const rows = await tx.$queryRaw<Row[]>(sql`
-      SELECT COUNT(*) AS "n" FROM "jobs" WHERE "queue" = ${queue} AND "state" IN (${join([...states])})`);
+    const rows = await tx.$queryRaw<Row[]>(
+      prepared(sql`
+      SELECT COUNT(*) AS "n" FROM "jobs" WHERE "queue" = ${queue} AND "state" IN (${join([...states])})`),
+    );
     return Number(rows[0]?.n ?? 0);
   }
 
@@ -391,12 +539,14 @@ export class PrismaJobStore implements JobStore {
     return this.sqlOf.transaction(this.client, async (tx) => {
       // The event is written first, from the row it guards (locked on PostgreSQL),
       // so it records the true from-state; if the guard fails nothing is written.
-      const eventRows = await tx.$queryRaw<Row[]>(sql`
+      const eventRows = await tx.$queryRaw<Row[]>(
+        prepared(sql`
         INSERT INTO "job_events" ("job_id", "seq", "type", "from_state", "to_state", "attempt", "data", "created_at")
         SELECT "id", "last_seq" + 1, ${spec.event.type}, "state", ${toState}, ${attempt},
           ${this.jsonOrNull(spec.event.data)}, ${spec.now}
         FROM "jobs" WHERE ${where}${this.sqlOf.forUpdate}
-        RETURNING *`);
+        RETURNING *`),
+      );
       const eventRow = eventRows[0];
       if (!eventRow) return null;
 
@@ -408,8 +558,10 @@ export class PrismaJobStore implements JobStore {
         const encoded = col.json ? this.jsonOrNull(value as JsonValue | null) : sql`${value}`;
         sets.push(sql`${rawIdent(col.column)} = ${encoded}`);
       }
-      const updated = await tx.$queryRaw<Row[]>(sql`
-        UPDATE "jobs" SET ${join(sets, ", ")} WHERE "id" = ${id} RETURNING *`);
+      const updated = await tx.$queryRaw<Row[]>(
+        prepared(sql`
+        UPDATE "jobs" SET ${join(sets, ", ")} WHERE "id" = ${id} RETURNING *`),
+      );
       const row = updated[0];
       if (!row) throw new Error(`job ${spec.jobId} vanished inside its own transition`);
       return { value: toJob(row, this.sqlOf), events: [toJobEvent(eventRow, this.sqlOf)] };
@@ -418,6 +570,24 @@ export class PrismaJobStore implements JobStore {
 
   async completeJobs(items: readonly CompletionSpec[], now: Date): Promise<Written<Job[]>> {
     if (items.length === 0) return { value: [], events: [] };
+    if (this.sqlOf.name === "postgres") {
+      // One statement (see postgres/writes.ts).
+      const rows = await this.direct.$queryRaw<Row[]>(completeJobsSql(items, now));
+      const jobs = rows.map((r) => toJob(r, this.sqlOf)).sort((a, b) => compareIds(a.id, b.id));
+      const eventIds = new Map(rows.map((r) => [String(r.id), String(r._event_id)]));
+      const events = jobs.map((j): JobEvent => ({
+        id: eventIds.get(j.id) ?? "",
+        jobId: j.id,
+        seq: j.lastSeq,
+        type: JobEventType.SUCCEEDED,
+        fromState: JobState.RUNNING,
+        toState: JobState.SUCCEEDED,
+        attempt: j.attempts,
+        data: null,
+        createdAt: now,
+      }));
+      return { value: jobs, events: events.sort((a, b) => compareIds(a.id, b.id)) };
+    }
     return this.sqlOf.transaction(this.client, async (tx) => {
       // One guarded UPDATE for the whole batch: a row changes only while it is
       // RUNNING under the item's token (PostgreSQL re-checks that on the newest
@@ -462,23 +632,27 @@ export class PrismaJobStore implements JobStore {
   ): Promise<Job | null> {
     let seconds = leaseSeconds;
     if (seconds === undefined) {
-      const rows = await this.direct.$queryRaw<Row[]>(sql`
+      const rows = await this.direct.$queryRaw<Row[]>(
+        prepared(sql`
         SELECT "q"."default_lease_seconds" AS "s" FROM "jobs" "j" JOIN "queues" "q" ON "q"."name" = "j"."queue"
-        WHERE "j"."id" = ${BigInt(jobId)}`);
+        WHERE "j"."id" = ${BigInt(jobId)}`),
+      );
       const s = rows[0]?.s;
       seconds = s === null || s === undefined ? LIMITS.defaultLeaseSeconds : Number(s);
     }
     const leaseExpiresAt = new Date(now.getTime() + seconds * 1000);
     const progressSet = progress === undefined ? empty : sql`, "progress" = ${this.jsonOrNull(progress)}`;
-    const rows = await this.direct.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(
+      prepared(sql`
       UPDATE "jobs" SET "lease_expires_at" = ${leaseExpiresAt}, "updated_at" = ${now}${progressSet}
       WHERE "id" = ${BigInt(jobId)} AND "state" = ${JobState.RUNNING} AND "lease_token" = ${leaseToken}
-      RETURNING *`);
+      RETURNING *`),
+    );
     return rows[0] ? toJob(rows[0], this.sqlOf) : null;
   }
 
   async getJob(jobId: string): Promise<Job | null> {
-    const rows = await this.direct.$queryRaw<Row[]>(sql`SELECT * FROM "jobs" WHERE "id" = ${BigInt(jobId)}`);
+    const rows = await this.direct.$queryRaw<Row[]>(prepared(sql`SELECT * FROM "jobs" WHERE "id" = ${BigInt(jobId)}`));
     return rows[0] ? toJob(rows[0], this.sqlOf) : null;
   }
 
@@ -523,9 +697,11 @@ export class PrismaJobStore implements JobStore {
 
   async listEvents(jobId: string, afterSeq: number, limit: number, upToId?: string): Promise<JobEvent[]> {
     const upTo = upToId === undefined ? empty : sql` AND "id" <= ${BigInt(upToId)}`;
-    const rows = await this.direct.$queryRaw<Row[]>(sql`
+    const rows = await this.direct.$queryRaw<Row[]>(
+      prepared(sql`
       SELECT * FROM "job_events" WHERE "job_id" = ${BigInt(jobId)} AND "seq" > ${afterSeq}${upTo}
-      ORDER BY "seq" LIMIT ${limit}`);
+      ORDER BY "seq" LIMIT ${limit}`),
+    );
     return rows.map((r) => toJobEvent(r, this.sqlOf));
   }
 
@@ -550,12 +726,14 @@ export class PrismaJobStore implements JobStore {
     return this.sqlOf.readCommitted(this.client, async (runner) => {
       // One statement, so the events, the newest id and the snapshot are all
       // read at the same instant (PostgreSQL: one statement snapshot).
-      const rows = await runner.$queryRaw<Row[]>(sql`
+      const rows = await runner.$queryRaw<Row[]>(
+        prepared(sql`
         SELECT "h"."max_id", "h"."snap", "e".*, "j"."queue" AS "queue"
         FROM (SELECT (SELECT MAX("id") FROM "job_events") AS "max_id", ${snapshot} AS "snap") AS "h"
         LEFT JOIN (SELECT * FROM "job_events" WHERE "id" > ${BigInt(afterId)} ORDER BY "id" LIMIT ${limit}) AS "e" ON 1 = 1
         LEFT JOIN "jobs" AS "j" ON "j"."id" = "e"."job_id"
-        ORDER BY "e"."id"`);
+        ORDER BY "e"."id"`),
+      );
       const head = rows[0];
       const events = rows
         .filter((r) => r.id !== null && r.id !== undefined && r.queue !== null && r.queue !== undefined)

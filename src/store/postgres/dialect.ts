@@ -21,7 +21,6 @@ export const postgresDialect: DialectSql = {
   newLeaseToken: sql`replace(gen_random_uuid()::text, '-', '')`,
   jsonNull: sql`NULL::jsonb`,
   hasTag: (tag: string): Sql => sql`"jobs"."tags" @> ${JSON.stringify([tag])}::jsonb`,
-  takeWriteLock: null,
   async compactQueueCounts(tx: SqlRunner, limit: number): Promise<number> {
     // SKIP LOCKED: concurrent compactors fold disjoint deltas. ORDER BY in the
     // upsert: every compactor locks count rows in the same order (no deadlock).

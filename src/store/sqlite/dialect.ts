@@ -48,8 +48,6 @@ export function sqliteDialect(filePath: string): DialectSql {
     newLeaseToken: sql`lower(hex(randomblob(16)))`,
     jsonNull: sql`NULL`,
     hasTag: (tag: string): Sql => sql`EXISTS (SELECT 1 FROM json_each("jobs"."tags") WHERE json_each.value = ${tag})`,
-    // A write statement takes SQLite's write lock even when it changes no row.
-    takeWriteLock: sql`UPDATE "queues" SET "name" = "name" WHERE 0`,
     async compactQueueCounts(tx: SqlRunner, limit: number): Promise<number> {
       // Writers are serialised (file lock + SQLite's own), so the two statements
       // see the same deltas: nobody can add or fold any in between.
