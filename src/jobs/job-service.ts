@@ -8,9 +8,11 @@
  * event seq, so a concurrent change (a cancel request, a sweep) makes the write
  * miss and the decision is taken again on fresh data.
  */
-import type { JobStore, JobPatch, TransitionSpec, Written } from "../store/job-store.ts";
+import type { CompletionSpec, JobStore, JobPatch, TransitionSpec, Written } from "../store/job-store.ts";
 import { backoffDelayMs, DEFAULT_BACKOFF, parseBackoff } from "./backoff.ts";
+import type { BackoffPolicy } from "./backoff.ts";
 import { coerceError, InvalidTransitionError, LeaseLostError, NotFoundError, ValidationError } from "./errors.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { LIMITS } from "./limits.ts";
 import { JobEventType, JobState, TERMINAL_STATES, TRANSITIONS } from "./states.ts";
 import type { Operation } from "./states.ts";
@@ -28,6 +30,7 @@ import type {
   JobEventInQueue,
   JobFilter,
   JobPage,
+  JsonValue,
   LeasedJob,
   PruneInput,
   PurgeInput,
@@ -69,6 +72,12 @@ const CAS_ATTEMPTS = 20;
 const LEASE_EXPIRED_CODE = "LEASE_EXPIRED";
 /** Rows deleted per transaction by purgeJobs. */
 const PURGE_BATCH = 1_000;
+/**
+ * Most jobs merged into one group-committed enqueue write (a bigger
+ * enqueueMany goes alone). Past a few hundred rows a bigger batch saves no
+ * flush worth having and only delays the calls that wait for it.
+ */
+const GROUP_COMMIT_MAX_JOBS = 1_000;
 
 /** The queue policy the store applies inside each claim transaction. */
 const CLAIM_POLICY: ClaimPolicy = {
@@ -87,6 +96,10 @@ export class JobService {
   private readonly onClaim: ((durationMs: number, claimed: number) => void) | undefined;
   private readonly onQueueChanged: (queue: string) => void;
   private readonly onError: (error: Error) => void;
+  /** Group commit of enqueue / enqueueMany calls (see group-commit.ts). */
+  readonly enqueues: GroupCommit<EnqueueDraft[], EnqueueResult[]>;
+  /** Group commit of complete / completeMany calls. */
+  readonly completions: GroupCommit<CompletionSpec[], CompleteOutcome[]>;
 
   constructor(
     readonly store: JobStore,
@@ -99,6 +112,15 @@ export class JobService {
     this.onClaim = options.onClaim;
     this.onQueueChanged = options.onQueueChanged ?? (() => {});
     this.onError = options.onError ?? ((e) => console.error("jobwire: event listener failed", e));
+    this.enqueues = new GroupCommit((calls) => this.writeEnqueues(calls), {
+      maxBatchSize: GROUP_COMMIT_MAX_JOBS,
+      sizeOf: (call) => call.length,
+    });
+    this.completions = new GroupCommit((calls) => this.writeCompletions(calls), {
+      maxBatchSize: LIMITS.completeBatchMax,
+      sizeOf: (call) => call.length,
+      keysOf: (call) => call.map((i) => i.jobId),
+    });
   }
 
   // ---- producers -------------------------------------------------------------
@@ -120,51 +142,76 @@ export class JobService {
       throw new ValidationError("jobs", `must be a list of 1 to ${LIMITS.bulkEnqueueMax} jobs`);
     }
     const now = this.now();
-    const names = inputs.map((input, i) => {
+    inputs.forEach((input, i) => {
       const prefix = indexed ? `jobs[${i}].` : "";
       if (typeof input !== "object" || input === null)
         throw new ValidationError(prefix || "input", "must be an object");
-      return v.queueName(input.queue, `${prefix}queue`);
+      v.queueName(input.queue, `${prefix}queue`);
     });
-    // Queue defaults fill what the caller left out (read outside the insert:
-    // defaults are a convenience, not a guarantee like maxQueued).
-    const settings = new Map((await this.store.getQueues([...new Set(names)])).map((q) => [q.name, q]));
-    const rows = inputs.map((input, i) =>
-      this.toNewJob(input, now, indexed ? `jobs[${i}].` : "", settings.get(names[i] ?? "")),
-    );
-    return this.publish(await this.store.insertJobs(rows, now), (results) => results.map((r) => r.job));
+    // Everything is checked before the call joins a write: an invalid input
+    // fails its own call only, and writes nothing.
+    const drafts = inputs.map((input, i) => this.draftJob(input, now, indexed ? `jobs[${i}].` : ""));
+    return this.enqueues.submit(drafts);
   }
 
-  private toNewJob(input: EnqueueInput, now: Date, prefix: string, defaults: QueueSettings | undefined): NewJob {
-    const queue = v.queueName(input.queue, `${prefix}queue`);
-    const runAt = this.runAtFrom(input.runAt, input.delayMs, now, prefix);
+  /**
+   * One write for the enqueue calls that met in `enqueues` (group commit): the
+   * queue defaults read once, one insertJobs, results handed back per call.
+   */
+  private async writeEnqueues(calls: readonly EnqueueDraft[][]): Promise<EnqueueResult[][]> {
+    const now = this.now();
+    const drafts = calls.flat();
+    // Queue defaults fill what the caller left out (read outside the insert:
+    // defaults are a convenience, not a guarantee like maxQueued).
+    const names = [...new Set(drafts.map((d) => d.queue))];
+    const settings = new Map((await this.store.getQueues(names)).map((q) => [q.name, q]));
+    const rows = drafts.map((d) => this.withDefaults(d, now, settings.get(d.queue)));
+    const results = this.publish(await this.store.insertJobs(rows, now), (out) => out.map((r) => r.job));
+    let at = 0;
+    return calls.map((call) => results.slice(at, (at += call.length)));
+  }
+
+  /** A checked enqueue input; what depends on the queue's defaults or the write's time is left open. */
+  private draftJob(input: EnqueueInput, now: Date, prefix: string): EnqueueDraft {
+    const given = (value: unknown): boolean => value !== undefined && value !== null;
     return {
-      queue,
-      state: runAt.getTime() > now.getTime() ? JobState.SCHEDULED : JobState.QUEUED,
+      queue: v.queueName(input.queue, `${prefix}queue`),
+      runAt: this.runAtFrom(input.runAt, input.delayMs, now, prefix),
       payload: v.json(input.payload, `${prefix}payload`, this.maxPayloadBytes),
-      priority:
-        input.priority === undefined || input.priority === null
-          ? (defaults?.defaultPriority ?? 0)
-          : v.integer(input.priority, `${prefix}priority`, LIMITS.priorityMin, LIMITS.priorityMax),
-      runAt,
-      maxAttempts:
-        input.maxAttempts === undefined || input.maxAttempts === null
-          ? (defaults?.defaultMaxAttempts ?? LIMITS.defaultMaxAttempts)
-          : v.integer(input.maxAttempts, `${prefix}maxAttempts`, LIMITS.maxAttemptsMin, LIMITS.maxAttemptsMax),
-      backoff:
-        input.backoff === undefined || input.backoff === null
-          ? (defaults?.defaultBackoff ?? DEFAULT_BACKOFF)
-          : parseBackoff(input.backoff, `${prefix}backoff`),
-      idempotencyKey:
-        input.idempotencyKey === undefined || input.idempotencyKey === null
-          ? null
-          : v.text(input.idempotencyKey, `${prefix}idempotencyKey`, LIMITS.idempotencyKeyMaxLength),
+      priority: given(input.priority)
+        ? v.integer(input.priority, `${prefix}priority`, LIMITS.priorityMin, LIMITS.priorityMax)
+        : null,
+      maxAttempts: given(input.maxAttempts)
+        ? v.integer(input.maxAttempts, `${prefix}maxAttempts`, LIMITS.maxAttemptsMin, LIMITS.maxAttemptsMax)
+        : null,
+      backoff: given(input.backoff) ? parseBackoff(input.backoff, `${prefix}backoff`) : null,
+      idempotencyKey: given(input.idempotencyKey)
+        ? v.text(input.idempotencyKey, `${prefix}idempotencyKey`, LIMITS.idempotencyKeyMaxLength)
+        : null,
       tags: v.tags(input.tags, `${prefix}tags`),
       metadata: v.json(input.metadata, `${prefix}metadata`, this.maxPayloadBytes),
     };
   }
 
-  private runAtFrom(runAt: unknown, delayMs: unknown, now: Date, prefix = ""): Date {
+  /** The row to insert: the queue's defaults where the caller gave nothing; runAt now when not given. */
+  private withDefaults(d: EnqueueDraft, now: Date, defaults: QueueSettings | undefined): NewJob {
+    const runAt = d.runAt ?? now;
+    return {
+      queue: d.queue,
+      state: runAt.getTime() > now.getTime() ? JobState.SCHEDULED : JobState.QUEUED,
+      payload: d.payload,
+      priority: d.priority ?? defaults?.defaultPriority ?? 0,
+      runAt,
+      maxAttempts: d.maxAttempts ?? defaults?.defaultMaxAttempts ?? LIMITS.defaultMaxAttempts,
+      backoff: d.backoff ?? defaults?.defaultBackoff ?? DEFAULT_BACKOFF,
+      idempotencyKey: d.idempotencyKey,
+      tags: d.tags,
+      metadata: d.metadata,
+    };
+  }
+
+  /** null: neither runAt nor delayMs given (the job runs from the moment it is written). */
+  private runAtFrom(runAt: unknown, delayMs: unknown, now: Date, prefix = ""): Date | null {
     if (runAt !== undefined && runAt !== null && delayMs !== undefined && delayMs !== null) {
       throw new ValidationError(`${prefix}runAt`, "give runAt or delayMs, not both");
     }
@@ -179,7 +226,7 @@ export class JobService {
       }
       return at;
     }
-    return now;
+    return null;
   }
 
   // ---- workers ---------------------------------------------------------------
@@ -223,24 +270,21 @@ export class JobService {
     return { job, cancelRequested: job.cancelRequestedAt !== null };
   }
 
+  /**
+   * RUNNING → SUCCEEDED with the current lease token. Concurrent calls (and
+   * completeMany calls) share one completeJobs write (group commit); each
+   * still gets its own outcome.
+   */
   async complete(input: CompleteInput): Promise<Job> {
-    const jobId = v.jobId(input.jobId);
-    const leaseToken = v.text(input.leaseToken, "leaseToken", 128);
-    const result = v.json(input.result, "result", this.maxPayloadBytes);
-    const now = this.now();
-    const written = await this.store.transition({
-      jobId,
-      from: TRANSITIONS.complete.from,
-      to: JobState.SUCCEEDED,
-      leaseToken,
-      // The token stays on the finished job so that a repeated complete by the
-      // same worker is INVALID_TRANSITION, while another worker gets LEASE_LOST.
-      patch: { result, leaseExpiresAt: null, finishedAt: now },
-      event: { type: JobEventType.SUCCEEDED },
-      now,
-    });
-    if (!written) return this.explainMiss(jobId, "complete", leaseToken);
-    return this.publish(written, (job) => [job]);
+    const item: CompletionSpec = {
+      jobId: v.jobId(input.jobId),
+      leaseToken: v.text(input.leaseToken, "leaseToken", 128),
+      result: v.json(input.result, "result", this.maxPayloadBytes),
+    };
+    const [outcome] = await this.completions.submit([item]);
+    if (!outcome) throw new Error("complete returned no outcome");
+    if (outcome.error) throw outcome.error;
+    return outcome.job;
   }
 
   /**
@@ -256,7 +300,7 @@ export class JobService {
       throw new ValidationError("jobs", `must be a list of 1 to ${LIMITS.completeBatchMax} jobs`);
     }
     const seen = new Set<string>();
-    const items = inputs.map((input, i) => {
+    const items = inputs.map((input, i): CompletionSpec => {
       if (typeof input !== "object" || input === null) throw new ValidationError(`jobs[${i}]`, "must be an object");
       const jobId = v.jobId(input.jobId, `jobs[${i}].jobId`);
       if (seen.has(jobId)) throw new ValidationError(`jobs[${i}].jobId`, `job ${jobId} is listed twice`);
@@ -267,6 +311,16 @@ export class JobService {
         result: v.json(input.result, `jobs[${i}].result`, this.maxPayloadBytes),
       };
     });
+    return this.completions.submit(items);
+  }
+
+  /**
+   * One write for the completion calls that met in `completions` (group
+   * commit; no job is in two of them): one completeJobs, then one read that
+   * explains every miss, outcomes handed back per call.
+   */
+  private async writeCompletions(calls: readonly CompletionSpec[][]): Promise<CompleteOutcome[][]> {
+    const items = calls.flat();
     const done = new Map(
       this.publish(await this.store.completeJobs(items, this.now()), (jobs) => jobs).map((j) => [j.id, j]),
     );
@@ -274,7 +328,7 @@ export class JobService {
     const current = new Map(
       (missed.length > 0 ? await this.store.getJobs(missed.map((i) => i.jobId)) : []).map((j) => [j.id, j]),
     );
-    return items.map(({ jobId, leaseToken }): CompleteOutcome => {
+    const outcome = ({ jobId, leaseToken }: CompletionSpec): CompleteOutcome => {
       const job = done.get(jobId);
       if (job) return { jobId, job, error: null };
       const now = current.get(jobId);
@@ -284,7 +338,8 @@ export class JobService {
           ? new LeaseLostError(jobId)
           : new InvalidTransitionError(jobId, "complete", now.state);
       return { jobId, job: null, error };
-    });
+    };
+    return calls.map((call) => call.map(outcome));
   }
 
   /**
@@ -740,6 +795,20 @@ export class JobService {
 const noJobs = (): readonly Job[] => [];
 
 type Decision = Omit<TransitionSpec, "jobId" | "now" | "expectedSeq" | "leaseToken">;
+
+/** An enqueue input after validation; null fields take the queue's default when written. */
+interface EnqueueDraft {
+  queue: string;
+  /** null: the moment the job is written. */
+  runAt: Date | null;
+  payload: JsonValue | null;
+  priority: number | null;
+  maxAttempts: number | null;
+  backoff: BackoffPolicy | null;
+  idempotencyKey: string | null;
+  tags: string[];
+  metadata: JsonValue | null;
+}
 
 function encodeCursor(id: string): string {
   return Buffer.from(`job:${id}`).toString("base64url");
