@@ -67,8 +67,9 @@ export interface ClaimSpec {
   /** Lease length; undefined = each queue's default lease, else LIMITS.defaultLeaseSeconds. */
   leaseSeconds: number | undefined;
   /**
-   * Read once the queue locks are held, so that a claim's start time is later
-   * than every finish its concurrency check counted.
+   * Read once the queue locks are held and the running jobs counted, so that
+   * a claim's start time is later than every finish its concurrency check
+   * counted.
    */
   clock: () => Date;
   /** The queue policy (queues/policy.ts), decided by the caller and applied by the store under the lock. */

@@ -388,13 +388,15 @@ export class PrismaJobStore implements JobStore {
         // the counts below are read after the lock, so they are current.
         for (const q of await this.readQueues(tx, limitedNames, this.sqlOf.forUpdate)) queues.set(q.name, q);
       }
-      const now = spec.clock();
-
       const limited = spec.queues.map((name) => queues.get(name)).filter(isLimited);
       const running = await this.countRunning(
         tx,
         limited.filter((q) => q.concurrency !== null && !q.paused).map((q) => q.name),
       );
+      // Read after the count: a completion it counted read its clock before
+      // it committed, so before this; the start recorded below is never
+      // earlier than a finish that freed its slot.
+      const now = spec.clock();
       const groups: { queues: string[]; limit: number }[] = [];
       const open = spec.queues.filter((name) => {
         const q = queues.get(name);
