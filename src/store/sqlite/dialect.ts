@@ -11,32 +11,17 @@
  * never run to commit. The result is a stall until busy_timeout and a
  * SQLITE_BUSY. Serialising write transactions per database file inside the
  * process removes that self-deadlock; other processes are still handled by
- * busy_timeout (their waits do not block our thread). Every transaction starts
- * with a write, so it takes the write lock at once and never has to upgrade a
- * read snapshot (which would fail with SQLITE_BUSY_SNAPSHOT instead of waiting).
+ * busy_timeout (their waits do not block our thread). The lock is in
+ * file-lock.ts; the driver client (sqlite-client.ts) takes it for its
+ * transactions, which it also group-commits, and begins them IMMEDIATE, so a
+ * transaction takes the write lock at once and never has to upgrade a read
+ * snapshot (which would fail with SQLITE_BUSY_SNAPSHOT instead of waiting).
  */
 import { empty, sqltag as sql } from "@prisma/client/runtime/client";
 import type { Sql } from "@prisma/client/runtime/client";
 import type { DialectSql } from "../dialect-sql.ts";
 import type { SqlClient, SqlRunner } from "../sql-client.ts";
-
-const fileLocks = new Map<string, Promise<void>>();
-
-/** Runs fn after every earlier holder of `key` finished. */
-async function withFileLock<R>(key: string, fn: () => Promise<R>): Promise<R> {
-  const previous = fileLocks.get(key) ?? Promise.resolve();
-  let release!: () => void;
-  const current = new Promise<void>((resolve) => (release = resolve));
-  const tail = previous.then(() => current);
-  fileLocks.set(key, tail);
-  await previous;
-  try {
-    return await fn();
-  } finally {
-    release();
-    if (fileLocks.get(key) === tail) fileLocks.delete(key);
-  }
-}
+import { withFileLock } from "./file-lock.ts";
 
 export function sqliteDialect(filePath: string): DialectSql {
   return {
@@ -60,8 +45,8 @@ export function sqliteDialect(filePath: string): DialectSql {
         ON CONFLICT ("queue", "state") DO UPDATE SET "count" = "count" + excluded."count"`);
       return tx.$executeRaw(sql`DELETE FROM "queue_state_deltas" WHERE "id" <= ${upTo}`);
     },
-    transaction: <R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R> =>
-      withFileLock(filePath, () => client.$transaction(fn, { maxWait: 30_000, timeout: 60_000 })),
+    // The client serialises its transactions per file (and merges concurrent ones).
+    transaction: <R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R> => client.$transaction(fn),
     readCommitted: <R>(client: SqlClient, fn: (runner: SqlRunner) => Promise<R>): Promise<R> =>
       withFileLock(filePath, () => fn(client)),
     // Writers of one file commit one at a time, each drawing ids above every
