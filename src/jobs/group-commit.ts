@@ -1,8 +1,8 @@
 /**
- * Group commit: calls that arrive while a write of the same kind is in flight
- * wait for it and then go together, as one store write (one transaction, one
- * commit, one multi-row statement). A lone call goes at once, so it waits for
- * nobody.
+ * Group commit: calls that arrive in the same turn of the event loop, or
+ * while a write of the same kind is in flight, go together as one store write
+ * (one transaction, one commit, one multi-row statement). A lone call waits
+ * one idle turn of the event loop (microseconds).
  *
  * Why: a commit costs a disk flush (0.2–0.5 ms on the CI machine for SQLite
  * with synchronous=FULL and for PostgreSQL with synchronous_commit=on, and
@@ -25,6 +25,9 @@ export interface GroupCommitOptions<T> {
   /** Keys of a call (job ids): calls that share a key never share a write. */
   keysOf?: (call: T) => readonly string[];
 }
+
+/** Most event-loop turns a write waits for more calls to join it. */
+const GATHER_TURNS = 4;
 
 interface Pending<T, R> {
   call: T;
@@ -58,9 +61,26 @@ export class GroupCommit<T, R> {
   private async drain(): Promise<void> {
     this.inFlight = true;
     try {
-      while (this.queue.length > 0) await this.run(this.takeBatch());
+      while (this.queue.length > 0) {
+        await this.gather();
+        await this.run(this.takeBatch());
+      }
     } finally {
       this.inFlight = false;
+    }
+  }
+
+  /**
+   * Waits for the end of this turn of the event loop, and one more turn
+   * each time calls keep arriving (at most GATHER_TURNS): requests whose data
+   * arrived in the same poll, or just after, then share the write. A turn with
+   * nothing else to do takes microseconds, so a lone call barely waits.
+   */
+  private async gather(): Promise<void> {
+    let seen = -1;
+    for (let turn = 0; turn < GATHER_TURNS && this.queue.length !== seen; turn++) {
+      seen = this.queue.length;
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 

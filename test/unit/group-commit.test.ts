@@ -1,8 +1,9 @@
 /**
- * GroupCommit on its own: a lone call goes at once; calls arriving while a
- * write is in flight go together in the next one (bounded, calls that share a
- * key kept apart); a failed merged write is retried call by call so each gets
- * its own result or error.
+ * GroupCommit on its own: calls of one event-loop turn go together, a lone
+ * call after one idle turn; calls arriving while a write is in flight go
+ * together in the next one (bounded, calls that share a key kept apart); a
+ * failed merged write is retried call by call so each gets its own result or
+ * error.
  */
 import { describe, expect, it } from "vitest";
 import { GroupCommit } from "../../src/jobs/group-commit.ts";
@@ -31,21 +32,38 @@ function recordingWrite<T>() {
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("GroupCommit", () => {
-  it("writes a lone call at once, then merges the calls that arrived meanwhile", async () => {
+  it("merges the calls of one turn, then those that arrive while a write is in flight", async () => {
     const w = recordingWrite<number>();
     const group = new GroupCommit<number, string>(w.write, { maxBatchSize: 100 });
-    const first = group.submit(1);
-    expect(w.batches).toEqual([[1]]); // no waiting for company
-    const rest = [2, 3, 4].map((n) => group.submit(n));
+    const first = [group.submit(1), group.submit(2)];
+    expect(w.batches).toEqual([]); // the write waits for the end of this turn
+    await tick();
+    await tick();
+    expect(w.batches).toEqual([[1, 2]]);
+    const rest = [3, 4, 5].map((n) => group.submit(n));
     await tick();
     expect(w.batches).toHaveLength(1); // the others wait for the write in flight
     w.releaseNext();
-    expect(await first).toBe("done:1");
-    await tick();
-    expect(w.batches).toEqual([[1], [2, 3, 4]]);
+    expect(await Promise.all(first)).toEqual(["done:1", "done:2"]);
+    for (let i = 0; i < 5 && w.batches.length < 2; i++) await tick();
+    expect(w.batches).toEqual([
+      [1, 2],
+      [3, 4, 5],
+    ]);
     w.releaseNext();
-    expect(await Promise.all(rest)).toEqual(["done:2", "done:3", "done:4"]);
-    expect(group.stats).toEqual({ writes: 2, calls: 4, retries: 0 });
+    expect(await Promise.all(rest)).toEqual(["done:3", "done:4", "done:5"]);
+    expect(group.stats).toEqual({ writes: 2, calls: 5, retries: 0 });
+  });
+
+  it("writes a lone call after one idle turn", async () => {
+    const w = recordingWrite<number>();
+    const group = new GroupCommit<number, string>(w.write, { maxBatchSize: 100 });
+    const lone = group.submit(7);
+    await tick();
+    await tick();
+    expect(w.batches).toEqual([[7]]);
+    w.releaseNext();
+    expect(await lone).toBe("done:7");
   });
 
   /** A write that takes one event-loop turn, so calls submitted together queue behind the first. */
@@ -62,39 +80,38 @@ describe("GroupCommit", () => {
     const group = new GroupCommit<string, string>(slowWrite(batches), { maxBatchSize: 5, sizeOf: (c) => c.length });
     const results = await Promise.all(["x", "aaa", "bb", "cccccccc", "d"].map((c) => group.submit(c)));
     expect(results).toEqual(["x", "aaa", "bb", "cccccccc", "d"].map((c) => `done:"${c}"`));
-    expect(batches).toEqual([["x"], ["aaa", "bb"], ["cccccccc"], ["d"]]);
+    // A call that does not fit waits for the next write; later ones may still fit this one.
+    expect(batches).toEqual([["x", "aaa", "d"], ["bb"], ["cccccccc"]]);
   });
 
   it("never puts two calls with a common key in one write; the later one keeps its place for the next", async () => {
     const batches: string[][][] = [];
     const group = new GroupCommit<string[], string>(slowWrite(batches), { maxBatchSize: 100, keysOf: (c) => c });
     await Promise.all([["a"], ["b", "c"], ["c"], ["d"], ["a"]].map((c) => group.submit(c)));
-    expect(batches).toEqual([[["a"]], [["b", "c"], ["d"], ["a"]], [["c"]]]);
+    expect(batches).toEqual([
+      [["a"], ["b", "c"], ["d"]],
+      [["c"], ["a"]],
+    ]);
   });
 
   it("retries a failed merged write call by call: each call gets its own outcome", async () => {
     const batches: number[][] = [];
-    let gate = deferred<void>();
     const write = async (calls: readonly number[]): Promise<number[]> => {
       batches.push([...calls]);
-      if (calls.length === 1 && calls[0] === 1) await gate.promise; // hold the first write
+      await tick();
       if (calls.includes(13)) throw new Error(`13 is unlucky`);
       return calls.map((c) => c * 10);
     };
     const group = new GroupCommit<number, number>(write, { maxBatchSize: 100 });
-    const first = group.submit(1);
-    const others = [12, 13, 14].map((n) =>
+    const outcomes = [12, 13, 14].map((n) =>
       group.submit(n).then(
         (v) => ({ v }),
         (e: Error) => ({ e: e.message }),
       ),
     );
-    gate.resolve();
-    gate = deferred<void>();
-    expect(await first).toBe(10);
-    expect(await Promise.all(others)).toEqual([{ v: 120 }, { e: "13 is unlucky" }, { v: 140 }]);
-    expect(batches).toEqual([[1], [12, 13, 14], [12], [13], [14]]);
-    expect(group.stats).toEqual({ writes: 5, calls: 4, retries: 3 });
+    expect(await Promise.all(outcomes)).toEqual([{ v: 120 }, { e: "13 is unlucky" }, { v: 140 }]);
+    expect(batches).toEqual([[12, 13, 14], [12], [13], [14]]);
+    expect(group.stats).toEqual({ writes: 4, calls: 3, retries: 3 });
   });
 
   it("rejects a lone call with its own error and keeps going", async () => {
