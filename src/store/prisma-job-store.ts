@@ -308,8 +308,15 @@ export class PrismaJobStore implements JobStore {
       }));
       return { value: rows.length, events: events.sort((a, b) => compareIds(a.id, b.id)) };
     }
+    const queueFilter = queues.length > 0 ? sql`AND "queue" IN (${join([...queues])})` : empty;
+    // SQLite: a read first (an index probe, ~10 µs), since every claim asks and
+    // usually nothing is due; the UPDATE costs ~3x that even when it changes
+    // nothing. What is seen due is promoted by the guarded UPDATE below.
+    const due = await this.direct.$queryRaw<Row[]>(sql`
+      SELECT 1 AS "due" FROM "jobs"
+      WHERE "state" = ${JobState.SCHEDULED} ${queueFilter} AND "run_at" <= ${now} LIMIT 1`);
+    if (due.length === 0) return { value: 0, events: [] };
     return this.sqlOf.transaction(this.client, async (tx) => {
-      const queueFilter = queues.length > 0 ? sql`AND "queue" IN (${join([...queues])})` : empty;
       const rows = await tx.$queryRaw<Row[]>(sql`
         WITH "due" AS MATERIALIZED (
           SELECT "id" FROM "jobs"
