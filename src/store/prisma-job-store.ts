@@ -734,23 +734,27 @@ export class PrismaJobStore implements JobStore {
     const snapshot = this.sqlOf.snapshot ?? sql`NULL`;
     return this.sqlOf.readCommitted(this.client, async (runner) => {
       // One statement, so the events, the newest id and the snapshot are all
-      // read at the same instant (PostgreSQL: one statement snapshot).
-      const rows = await runner.$queryRaw<Row[]>(
-        prepared(sql`
+      // read at the same instant (PostgreSQL: one statement snapshot). With no
+      // rows wanted (the feed following the head while nobody listens, after
+      // every commit) only the head: a third of the time of the joined form.
+      const head =
+        limit === 0
+          ? sql`SELECT (SELECT MAX("id") FROM "job_events") AS "max_id", ${snapshot} AS "snap"`
+          : sql`
         SELECT "h"."max_id", "h"."snap", "e".*, "j"."queue" AS "queue"
         FROM (SELECT (SELECT MAX("id") FROM "job_events") AS "max_id", ${snapshot} AS "snap") AS "h"
         LEFT JOIN (SELECT * FROM "job_events" WHERE "id" > ${BigInt(afterId)} ORDER BY "id" LIMIT ${limit}) AS "e" ON 1 = 1
         LEFT JOIN "jobs" AS "j" ON "j"."id" = "e"."job_id"
-        ORDER BY "e"."id"`),
-      );
-      const head = rows[0];
+        ORDER BY "e"."id"`;
+      const rows = await runner.$queryRaw<Row[]>(prepared(head));
+      const first = rows[0];
       const events = rows
         .filter((r) => r.id !== null && r.id !== undefined && r.queue !== null && r.queue !== undefined)
         .map((r) => ({ ...toJobEvent(r, this.sqlOf), queue: String(r.queue) }));
       return {
         events,
-        maxId: head?.max_id === null || head?.max_id === undefined ? "0" : String(head.max_id),
-        snapshot: head?.snap === null || head?.snap === undefined ? null : String(head.snap),
+        maxId: first?.max_id === null || first?.max_id === undefined ? "0" : String(first.max_id),
+        snapshot: first?.snap === null || first?.snap === undefined ? null : String(first.snap),
       };
     });
   }
