@@ -245,7 +245,6 @@ export class JobService {
     const limit = input.limit === undefined ? 1 : v.integer(input.limit, "limit", 1, LIMITS.claimLimitMax);
     const leaseSeconds = this.optionalLeaseSeconds(input.leaseSeconds);
     const started = performance.now();
-    this.publish(await this.store.promoteDueJobs(queues, this.now(), 1_000), noJobs);
     const claimed = await this.store.claimJobs({
       queues,
       workerId,
@@ -253,6 +252,7 @@ export class JobService {
       leaseSeconds,
       clock: this.now,
       policy: CLAIM_POLICY,
+      promoteDue: 1_000,
     });
     const leased = this.publish(claimed, (jobs) => jobs) as LeasedJob[];
     if (this.onClaim) this.notify(this.onClaim, performance.now() - started, leased.length);

@@ -74,6 +74,12 @@ export interface ClaimSpec {
   clock: () => Date;
   /** The queue policy (queues/policy.ts), decided by the caller and applied by the store under the lock. */
   policy: ClaimPolicy;
+  /**
+   * First promote up to this many due SCHEDULED jobs of `queues` (as
+   * promoteDueJobs does), so that they compete in this claim. Undefined: no
+   * promotion.
+   */
+  promoteDue?: number;
 }
 
 export interface ClaimPolicy {
@@ -202,6 +208,10 @@ export interface JobStore {
    * (FOR UPDATE), and gives at most what `spec.policy.allowance` allows given
    * the RUNNING count and start log read under that lock; the start log is
    * updated in the same transaction.
+   * With `spec.promoteDue`, due jobs are promoted first (their `promoted`
+   * events are among the returned events); on PostgreSQL the claim statement
+   * itself says whether any are due, so a claim with nothing due is one round
+   * trip.
    */
   claimJobs(spec: ClaimSpec): Promise<Written<Job[]>>;
 

@@ -343,29 +343,43 @@ export class PrismaJobStore implements JobStore {
   }
 
   async claimJobs(spec: ClaimSpec): Promise<Written<Job[]>> {
+    const promoted: JobEvent[] = [];
+    let promote = spec.promoteDue;
+    const withPromoted = (written: Written<Job[]>): Written<Job[]> => ({
+      value: written.value,
+      events: [...promoted, ...written.events].sort((a, b) => compareIds(a.id, b.id)),
+    });
     if (this.sqlOf.name === "postgres") {
-      // One statement, unless a queue has a limit (see postgres/writes.ts).
-      const now = spec.clock();
-      const rows = await this.direct.$queryRaw<Row[]>(
-        claimOpenQueuesSql({
-          queues: spec.queues,
-          workerId: spec.workerId,
-          claimSet: (leaseExpiresAt) => this.claimSet(spec.workerId, leaseExpiresAt, now),
-          limit: spec.limit,
-          leaseSeconds: spec.leaseSeconds,
-          defaultLeaseSeconds: LIMITS.defaultLeaseSeconds,
-          now,
-        }),
-      );
-      if (rows[0]?._limited !== true) {
+      // One statement, unless a queue has a limit or a job is due (see postgres/writes.ts).
+      for (;;) {
+        const now = spec.clock();
+        const rows = await this.direct.$queryRaw<Row[]>(
+          claimOpenQueuesSql({
+            queues: spec.queues,
+            workerId: spec.workerId,
+            claimSet: (leaseExpiresAt) => this.claimSet(spec.workerId, leaseExpiresAt, now),
+            limit: spec.limit,
+            leaseSeconds: spec.leaseSeconds,
+            defaultLeaseSeconds: LIMITS.defaultLeaseSeconds,
+            now,
+            checkDue: promote !== undefined,
+          }),
+        );
+        if (rows[0]?._due === true && promote !== undefined) {
+          promoted.push(...(await this.promoteDueJobs(spec.queues, now, promote)).events);
+          promote = undefined; // promoted once, as a separate promotion would; now claim
+          continue;
+        }
+        if (rows[0]?._limited === true) return withPromoted(await this.claimInTransaction(spec));
         const claimed = rows.filter((r) => r.id !== null && r.id !== undefined);
         const jobs = claimed.map((r) => toJob(r, this.sqlOf)).sort(byClaimOrder);
         const eventIds = new Map(claimed.map((r) => [String(r.id), String(r._event_id)]));
         const events = jobs.map((j) => this.claimedEvent(j, eventIds.get(j.id) ?? "", spec.workerId, now));
-        return { value: jobs, events: events.sort((a, b) => compareIds(a.id, b.id)) };
+        return withPromoted({ value: jobs, events });
       }
     }
-    return this.claimInTransaction(spec);
+    if (promote !== undefined) promoted.push(...(await this.promoteDueJobs(spec.queues, spec.clock(), promote)).events);
+    return withPromoted(await this.claimInTransaction(spec));
   }
 
   /** The `claimed` event written with a claimed job (known without reading it back). */

@@ -55,6 +55,8 @@ export interface OpenClaim {
   leaseSeconds: number | undefined;
   defaultLeaseSeconds: number;
   now: Date;
+  /** Claim nothing, and say so (`_due`), when a SCHEDULED job of the queues is due (promote it first). */
+  checkDue: boolean;
 }
 
 /**
@@ -63,13 +65,19 @@ export interface OpenClaim {
  * concurrency or rate limit: then it claims nothing and says so (`_limited`),
  * and the store claims in a transaction under the queue row locks. The queue
  * settings are read by the statement itself, so a change committed before it
- * starts applies.
+ * starts applies. With `checkDue`, it also claims nothing when a SCHEDULED job
+ * of the queues is due (`_due`): the store promotes first and asks again, so
+ * due jobs compete in claim order, and a claim with nothing due (the usual
+ * case) costs one round trip instead of a promotion statement plus the claim.
  *
- * Returns one row with `_limited` and no job when nothing was claimed, else
- * one row per claimed job with `_event_id`.
+ * Returns one row with `_limited`, `_due` and no job when nothing was
+ * claimed, else one row per claimed job with `_event_id`.
  */
 export function claimOpenQueuesSql(c: OpenClaim): Sql {
   const names = join([...c.queues]);
+  // An index probe of jobs_scheduled_idx: is a SCHEDULED job of the queues due?
+  const dueSql = sql`EXISTS (SELECT 1 FROM "jobs"
+    WHERE "state" = ${lit(JobState.SCHEDULED)} AND "queue" IN (${names}) AND "run_at" <= ${c.now})`;
   const leaseExpiresAt =
     c.leaseSeconds === undefined
       ? sql`CAST(${c.now} AS timestamp(3)) + make_interval(secs => COALESCE(
@@ -81,12 +89,14 @@ export function claimOpenQueuesSql(c: OpenClaim): Sql {
       SELECT "name", "paused", "default_lease_seconds",
         ("concurrency" IS NOT NULL OR "rate_limit_count" IS NOT NULL) AND NOT "paused" AS "limited"
       FROM "queues" WHERE "name" IN (${names})),
-    "gate" AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM "settings" WHERE "limited") AS "limited"),
+    "gate" AS MATERIALIZED (
+      SELECT EXISTS (SELECT 1 FROM "settings" WHERE "limited") AS "limited",
+        ${c.checkDue ? dueSql : sql`FALSE`} AS "due"),
     "picked" AS MATERIALIZED (
       SELECT "id" FROM "jobs"
       WHERE "state" = ${lit(JobState.QUEUED)} AND "queue" IN (${names}) AND "run_at" <= ${c.now}
         AND "queue" NOT IN (SELECT "name" FROM "settings" WHERE "paused")
-        AND NOT (SELECT "limited" FROM "gate")
+        AND NOT (SELECT "limited" OR "due" FROM "gate")
       ORDER BY "priority", "run_at", "id"
       LIMIT ${c.limit} FOR UPDATE SKIP LOCKED),
     "claimed" AS (
@@ -99,7 +109,7 @@ export function claimOpenQueuesSql(c: OpenClaim): Sql {
         ${JSON.stringify({ workerId: c.workerId })}::jsonb, ${c.now}
       FROM "claimed"
       RETURNING "id", "job_id")
-    SELECT "g"."limited" AS "_limited", "j".*
+    SELECT "g"."limited" AS "_limited", "g"."due" AS "_due", "j".*
     FROM "gate" AS "g" LEFT JOIN (
       SELECT "c".*, "e"."id" AS "_event_id" FROM "claimed" AS "c" JOIN "events" AS "e" ON "e"."job_id" = "c"."id"
     ) AS "j" ON TRUE`);
