@@ -23,14 +23,10 @@ export interface EventMap {
    * queues not named, e.g. a promotion, so any queue may have work), and ended
    * running jobs in `freed` (a slot freed under a concurrency limit). Sent by
    * the writing process right after commit, so idle workers wake without
-   * waiting for the event feed to read the log; jobsAvailable listens to it.
+   * waiting for the event feed to read the log; jobsAvailable is built on it.
+   * A bus that lost its connection sends `queues: null` once it is back.
    */
-  "jobs:ready": {
-    queues: string[] | null;
-    freed: string[];
-    /** Ids of the events behind the hint ([] when too many), so the feed does not signal them again. */
-    eventIds: string[];
-  };
+  "jobs:ready": { queues: string[] | null; freed: string[] };
   /** One committed transition, with its job's queue. */
   "job:transitioned": JobEventInQueue;
 }

@@ -33,7 +33,7 @@ export interface PostgresBusOptions {
 type Wire =
   | { e: "events:committed"; max: string | null }
   | { e: "queue:changed"; q: string }
-  | { e: "jobs:ready"; q: string[] | null; f: string[]; i: string[] };
+  | { e: "jobs:ready"; q: string[] | null; f: string[] };
 
 /** Largest NOTIFY payload we send (PostgreSQL's limit is 8,000 bytes). */
 const MAX_PAYLOAD = 7_000;
@@ -52,7 +52,6 @@ export class PostgresBus implements EventBus {
   /** Merged "jobs:ready" hints not sent yet: null = every queue. */
   private pendingReady: Set<string> | null | undefined = undefined;
   private readonly pendingFreed = new Set<string>();
-  private readonly pendingReadyIds: string[] = [];
 
   private constructor(private readonly options: PostgresBusOptions) {
     this.onError = options.onError ?? (() => {});
@@ -73,11 +72,10 @@ export class PostgresBus implements EventBus {
       const max = (data as EventMap["events:committed"]).maxEventId;
       this.pendingMax = mergeMax(this.pendingMax, max);
     } else if (name === "jobs:ready") {
-      const { queues, freed, eventIds } = data as EventMap["jobs:ready"];
+      const { queues, freed } = data as EventMap["jobs:ready"];
       if (queues === null || this.pendingReady === null) this.pendingReady = null;
       else for (const q of queues) (this.pendingReady ??= new Set()).add(q);
       for (const q of freed) this.pendingFreed.add(q);
-      this.pendingReadyIds.push(...eventIds);
     } else {
       this.pendingQueues.add((data as EventMap["queue:changed"]).queue);
     }
@@ -147,8 +145,10 @@ export class PostgresBus implements EventBus {
       this.open().then(
         () => {
           this.reconnectDelay = this.options.reconnectMinMs ?? 100;
-          // Notifications sent while we were away are lost: catch up from the table.
+          // Notifications sent while we were away are lost: catch up from the
+          // table, and (hints of other servers' commits) any queue may have work.
           this.local.emit("events:committed", { maxEventId: null });
+          this.local.emit("jobs:ready", { queues: null, freed: [] });
           this.flush();
         },
         (e: unknown) => {
@@ -172,7 +172,7 @@ export class PostgresBus implements EventBus {
     else if (wire.e === "queue:changed" && typeof wire.q === "string")
       this.local.emit("queue:changed", { queue: wire.q });
     else if (wire.e === "jobs:ready" && (wire.q === null || Array.isArray(wire.q)) && Array.isArray(wire.f))
-      this.local.emit("jobs:ready", { queues: wire.q, freed: wire.f, eventIds: Array.isArray(wire.i) ? wire.i : [] });
+      this.local.emit("jobs:ready", { queues: wire.q, freed: wire.f });
   }
 
   /** Sends what is pending, one NOTIFY statement at a time. */
@@ -188,19 +188,15 @@ export class PostgresBus implements EventBus {
         e: "jobs:ready",
         q: this.pendingReady === undefined ? [] : this.pendingReady === null ? null : [...this.pendingReady],
         f: [...this.pendingFreed],
-        i: [...this.pendingReadyIds],
       };
-      // Too big for one payload: drop the ids (the feed may signal those events
-      // again, harmless), then the names ("any queue may have work" says enough).
-      if (JSON.stringify(ready).length > MAX_PAYLOAD) ready.i = [];
-      messages.push(JSON.stringify(ready).length <= MAX_PAYLOAD ? ready : { e: "jobs:ready", q: null, f: [], i: [] });
+      // Too many queues for one payload: "any queue may have work" says enough.
+      messages.push(JSON.stringify(ready).length <= MAX_PAYLOAD ? ready : { e: "jobs:ready", q: null, f: [] });
     }
     if (messages.length === 0) return;
     this.pendingMax = undefined;
     this.pendingQueues.clear();
     this.pendingReady = undefined;
     this.pendingFreed.clear();
-    this.pendingReadyIds.length = 0;
     const sql = messages.map((_, i) => `pg_notify($1, $${i + 2})`).join(", ");
     this.sending = client
       .query(`SELECT ${sql}`, [this.channel, ...messages.map((m) => JSON.stringify(m))])

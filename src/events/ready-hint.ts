@@ -9,14 +9,10 @@ import { JobState } from "../jobs/states.ts";
 import type { Job, JobEvent } from "../jobs/types.ts";
 import type { EventMap } from "./event-map.ts";
 
-/** Past this many events a hint carries no ids (the feed may then signal them again: harmless). */
-const MAX_EVENT_IDS = 200;
-
 export function readyHint(events: readonly JobEvent[], jobs: readonly Job[]): EventMap["jobs:ready"] | null {
   const queueOf = new Map(jobs.map((j) => [j.id, j.queue]));
   const ready = new Set<string>();
   const freed = new Set<string>();
-  const eventIds: string[] = [];
   let anyQueue = false;
   for (const e of events) {
     const queue = queueOf.get(e.jobId);
@@ -24,16 +20,10 @@ export function readyHint(events: readonly JobEvent[], jobs: readonly Job[]): Ev
       // A write that reports no jobs (a promotion) names no queue: any may have work.
       if (queue === undefined) anyQueue = true;
       else ready.add(queue);
-      eventIds.push(e.id);
     } else if (e.fromState === JobState.RUNNING && e.toState !== JobState.RUNNING && queue !== undefined) {
       freed.add(queue);
-      eventIds.push(e.id);
     }
   }
-  if (eventIds.length === 0) return null;
-  return {
-    queues: anyQueue ? null : [...ready],
-    freed: [...freed],
-    eventIds: eventIds.length <= MAX_EVENT_IDS ? eventIds : [],
-  };
+  if (!anyQueue && ready.size === 0 && freed.size === 0) return null;
+  return { queues: anyQueue ? null : [...ready], freed: [...freed] };
 }

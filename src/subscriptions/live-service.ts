@@ -41,8 +41,6 @@ export const LIVE_DEFAULTS = {
   /** Most queues (jobChanged filter, jobsAvailable) and job ids (jobChanged filter) per subscription. */
   maxQueues: 100,
   maxJobIds: 1_000,
-  /** Event ids remembered as signalled by a hint, so the feed does not signal them twice. */
-  hintedIdsKept: 10_000,
 } as const;
 
 export interface JobChangeFilter {
@@ -75,8 +73,6 @@ export class LiveService {
   private readonly statsRefreshMs: number;
   private readonly onError: (error: Error) => void;
   private readonly streams = new Set<LiveStream<unknown>>();
-  /** Ids of events already signalled by a "jobs:ready" hint (oldest first, bounded). */
-  private readonly hinted = new Set<string>();
   private readonly statsHubs = new Map<string, StatsHub>();
 
   constructor(
@@ -91,14 +87,6 @@ export class LiveService {
     this.statsIntervalMs = options.statsIntervalMs ?? LIVE_DEFAULTS.statsIntervalMs;
     this.statsRefreshMs = options.statsRefreshMs ?? LIVE_DEFAULTS.statsRefreshMs;
     this.onError = options.onError ?? (() => {});
-    // Registered once, for the life of the server (part of the bus listener baseline).
-    bus.on("jobs:ready", ({ eventIds }) => {
-      for (const id of eventIds) this.hinted.add(id);
-      for (const id of this.hinted) {
-        if (this.hinted.size <= LIVE_DEFAULTS.hintedIdsKept) break;
-        this.hinted.delete(id);
-      }
-    });
   }
 
   /** Open subscriptions (leak checks, metrics). */
@@ -271,29 +259,24 @@ export class LiveService {
     };
     await readSettings();
 
-    let offFeed: (() => void) | null = null;
     let offBus: (() => void) | null = null;
     let offHint: (() => void) | null = null;
     const stream = this.openStream<JobsAvailableSignal>(names.size, () => {
-      offFeed?.();
       offBus?.();
       offHint?.();
     });
     const signal = (queue: string): void => {
       if (!paused.has(queue)) stream.pushUnique({ queue }, (a, b) => a.queue === b.queue);
     };
-    // Two sources: the writer's "jobs:ready" hint, right after its commit (the
-    // fast path), and the event feed, which reads every committed event back
-    // (the sure path: a hint lost with a dropped NOTIFY still wakes workers).
-    // The feed skips events a hint already signalled.
+    // The writer's "jobs:ready" hint, sent right after its commit (here, and
+    // over NOTIFY from other servers): no read of the event log on the way,
+    // and no read at all when nobody watches events. A hint that could not
+    // arrive (a dropped LISTEN connection) is made up for by a catch-all hint
+    // once the bus is back, and by the worker's own safety poll.
     offHint = this.bus.on("jobs:ready", ({ queues, freed }) => {
       for (const queue of names) {
         if (queues === null || queues.includes(queue) || (limited.has(queue) && freed.includes(queue))) signal(queue);
       }
-    });
-    offFeed = this.feed.listen((e) => {
-      if (!names.has(e.queue) || this.hinted.has(e.id)) return;
-      if (e.toState === JobState.QUEUED || (e.fromState === JobState.RUNNING && limited.has(e.queue))) signal(e.queue);
     });
     offBus = this.bus.on("queue:changed", ({ queue }) => {
       if (!names.has(queue)) return;

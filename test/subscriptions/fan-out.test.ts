@@ -67,8 +67,7 @@ describe.each(BACKENDS)("1,000 subscribers on %s", (dialect) => {
       const counts = t.server.liveCounts();
       return counts.connections === 0 && counts.subscriptions === 0;
     });
-    // Only the permanent bus listeners are left: the feed's, and the live
-    // service's record of hinted event ids.
-    expect(t.server.liveCounts()).toMatchObject({ feedListeners: 0, busListeners: 2 });
+    // Only the feed's own bus listener is left.
+    expect(t.server.liveCounts()).toMatchObject({ feedListeners: 0, busListeners: 1 });
   }, 90_000);
 });

@@ -30,21 +30,12 @@ describe("readyHint", () => {
         [event("1", null, "QUEUED"), event("2", "RUNNING", "SUCCEEDED"), event("3", "RUNNING", "SCHEDULED")],
         [job("1", "mail"), job("2", "gpu"), job("3", "gpu")],
       ),
-    ).toEqual({
-      queues: ["mail"],
-      freed: ["gpu"],
-      eventIds: [expect.any(String), expect.any(String), expect.any(String)],
-    });
+    ).toEqual({ queues: ["mail"], freed: ["gpu"] });
   });
 
   it("says any queue may have work when the write reports no jobs (a promotion)", () => {
     const promoted = event("7", "SCHEDULED", "QUEUED");
-    expect(readyHint([promoted], [])).toEqual({ queues: null, freed: [], eventIds: [promoted.id] });
-  });
-
-  it("carries no ids past 200 events", () => {
-    const events = Array.from({ length: 201 }, (_, i) => event(String(i), null, "QUEUED"));
-    expect(readyHint(events, [job("0", "mail")])?.eventIds).toEqual([]);
+    expect(readyHint([promoted], [])).toEqual({ queues: null, freed: [] });
   });
 
   it("is null for writes that readied nothing and freed nothing", () => {
