@@ -1,7 +1,36 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx's loader, so `npx jobwire` works on a
-// fresh clone right after `npm install`, with no build step.
-import { register } from "tsx/esm/api";
+// The jobwire command. Runs the compiled dist/ (scripts/build.mjs, run on
+// npm install and by npm run build) while it is newer than every file of
+// src/; otherwise the TypeScript sources through tsx's loader, so a fresh
+// edit is never shadowed by an old build. Set JOBWIRE_FROM_SOURCE=1 to always
+// run the sources.
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-register();
-await import("../src/cli.ts");
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+function newestSourceMs(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSourceMs(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function builtMs() {
+  try {
+    return statSync(join(root, "dist", "BUILT")).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+if (process.env.JOBWIRE_FROM_SOURCE !== "1" && builtMs() >= newestSourceMs(join(root, "src"))) {
+  await import("../dist/src/cli.js");
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../src/cli.ts");
+}

@@ -42,7 +42,17 @@ const TABLE = "_jobwire_migrations";
 /** How often a long PostgreSQL migration reports that it is still running. */
 const PROGRESS_EVERY_MS = 5_000;
 
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/**
+ * The folder holding prisma/: two levels up from src/store/, three from the
+ * compiled dist/src/store/ (scripts/build.mjs), so look upwards for it.
+ */
+const projectRoot = (() => {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "prisma", "schema.prisma"))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no prisma/schema.prisma above ${start}`);
+  }
+})();
 
 export function migrationsDir(dialect: Dialect): string {
   return join(projectRoot, "prisma", dialect, "migrations");
