@@ -25,13 +25,13 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:
 import os from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { JobService } from "../src/jobs/job-service.ts";
 import { JobState } from "../src/jobs/states.ts";
 import type { Dialect, JobStore } from "../src/store/job-store.ts";
 import { migrateDatabase, openStore, parseDatabaseUrl } from "../src/store/open-store.ts";
 import { sqliteDatabaseClass } from "../src/store/sqlite/driver.ts";
+import { ROOT } from "./lib/common.ts";
 
 const FULL_FINISHED_ROWS = 1_000_000;
 const QUICK_FINISHED_ROWS = 20_000;
@@ -49,7 +49,7 @@ const TIME_LIMIT_MS = { full: 45 * 60_000, quick: 10 * 60_000 };
 /** The benchmark writes a million rows and drops schemas: only ever on this machine. */
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
-const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));
+const RESULTS_DIR = join(ROOT, "bench", "results");
 const FINISHED_STATES = [JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED] as const;
 const UNFINISHED_STATES = [JobState.SCHEDULED, JobState.QUEUED, JobState.RUNNING] as const;
 

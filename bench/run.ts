@@ -16,8 +16,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { backends, machineFacts, RESULTS_DIR } from "./lib/common.ts";
+import { backends, machineFacts, RESULTS_DIR, ROOT } from "./lib/common.ts";
 import type { Backend, Spread } from "./lib/common.ts";
 
 const BENCHES = ["claim-cost.ts", "fanout.ts", "throughput.ts"];
@@ -133,11 +132,14 @@ async function main(): Promise<void> {
   const quick = args.includes("--quick");
   const startedAt = new Date();
   let failed = 0;
+  // Measure what `jobwire serve` runs: the compiled code (scripts/build.mjs).
+  const build = spawnSync(process.execPath, [join(ROOT, "scripts", "build.mjs"), "--with-bench"], { stdio: "inherit" });
+  if (build.status !== 0) throw new Error("npm run build failed");
   for (const bench of BENCHES) {
-    const path = fileURLToPath(new URL(`./${bench}`, import.meta.url));
+    const path = join(ROOT, "dist", "bench", bench.replace(/\.ts$/, ".js"));
     console.log(`\n### ${bench} ${args.join(" ")}`.trimEnd());
     const started = Date.now();
-    const run = spawnSync(process.execPath, ["--import", "tsx", path, ...args], { stdio: "inherit" });
+    const run = spawnSync(process.execPath, [path, ...args], { stdio: "inherit" });
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     if (run.status !== 0) {
       failed++;

@@ -42,6 +42,7 @@ import {
   percentile,
   RESULTS_DIR,
   round3,
+  scriptCommand,
   spread,
   startServe,
 } from "./lib/common.ts";
@@ -58,8 +59,8 @@ const PICKUP_RATE_PER_S = 200;
 const QUEUE = "bench";
 /** A scenario process that takes longer than this is killed and reported as failed. */
 const SCENARIO_TIMEOUT_MS = 5 * 60_000;
-const SELF = fileURLToPath(import.meta.url);
-const DRAIN_WORKER = fileURLToPath(new URL("./drain-worker.ts", import.meta.url));
+const SELF = scriptCommand(import.meta.url, "throughput");
+const DRAIN_WORKER = scriptCommand(import.meta.url, "drain-worker");
 const silent = pino({ level: "silent" });
 
 /** What one run of a scenario measured: named figures, and the server's peak RSS. */
@@ -199,7 +200,7 @@ async function drainRemote(backend: Backend, quick: boolean): Promise<RunFigures
     const exited: Promise<void>[] = [];
     const ready: Promise<void>[] = [];
     for (let w = 0; w < 2; w++) {
-      const child = spawn(process.execPath, ["--import", "tsx", DRAIN_WORKER, serve.url, QUEUE, "10"], {
+      const child = spawn(process.execPath, [...DRAIN_WORKER, serve.url, QUEUE, "10"], {
         stdio: ["ignore", "pipe", "inherit"],
       });
       workers.push(child);
@@ -368,7 +369,7 @@ export interface ScenarioReport {
 /** Runs one repetition in a fresh process: its peak RSS is its own. */
 function runChild(scenario: string, backend: Backend, quick: boolean): Promise<RunFigures> {
   return new Promise((resolve, reject) => {
-    const args = ["--import", "tsx", SELF, "--child", scenario, "--backend", backend, ...(quick ? ["--quick"] : [])];
+    const args = [...SELF, "--child", scenario, "--backend", backend, ...(quick ? ["--quick"] : [])];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     let result: RunFigures | null = null;
     const timer = setTimeout(() => child.kill("SIGKILL"), SCENARIO_TIMEOUT_MS);

@@ -10,15 +10,16 @@
 // two never disagree. Tests run the sources themselves (vitest).
 //
 // Run by `npm install` (postinstall, after the Prisma clients are generated)
-// and by `npm run build`.
+// and by `npm run build`; `npm run bench` adds --with-bench to compile the
+// benchmarks too, so they measure the code `jobwire serve` runs.
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { transformSync } from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const srcDir = join(root, "src");
-const outDir = join(root, "dist", "src");
+/** Folders to compile; bench/ only for `npm run bench` (bench/run.ts passes --with-bench). */
+const folders = ["src", ...(process.argv.includes("--with-bench") ? ["bench"] : [])];
 /** Files besides TypeScript that code reads next to itself at run time. */
 const ASSETS = /\.(graphql|mjs|json)$/;
 /** A relative import of a .ts file, in a static import/export or a dynamic import(). */
@@ -35,8 +36,11 @@ function* files(dir) {
 const started = Date.now();
 rmSync(join(root, "dist"), { recursive: true, force: true });
 let compiled = 0;
-for (const path of files(srcDir)) {
-  const target = join(outDir, relative(srcDir, path));
+const sources = folders
+  .flatMap((folder) => [...files(join(root, folder))])
+  .filter((p) => !p.includes("/bench/results/"));
+for (const path of sources) {
+  const target = join(root, "dist", relative(root, path));
   mkdirSync(dirname(target), { recursive: true });
   if (path.endsWith(".ts") && !path.endsWith(".d.ts")) {
     const { code } = transformSync(readFileSync(path, "utf8"), {
@@ -53,7 +57,7 @@ for (const path of files(srcDir)) {
 }
 // The stamp bin/jobwire.js compares with the sources' modification times.
 writeFileSync(join(root, "dist", "BUILT"), `${new Date().toISOString()}\n`);
-const newest = Math.max(...[...files(srcDir)].map((p) => statSync(p).mtimeMs));
+const newest = Math.max(...[...files(join(root, "src"))].map((p) => statSync(p).mtimeMs));
 if (newest > statSync(join(root, "dist", "BUILT")).mtimeMs) {
   process.stderr.write("jobwire build: a source changed while building; run npm run build again\n");
   process.exit(1);

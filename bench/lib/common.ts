@@ -6,17 +6,36 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 
 export type Backend = "sqlite" | "postgres";
 
-export const RESULTS_DIR = fileURLToPath(new URL("../results/", import.meta.url));
-const BIN = fileURLToPath(new URL("../../bin/jobwire.js", import.meta.url));
+/** The repository root: the benchmarks run from bench/ (tsx) or compiled from dist/bench/ (run.ts). */
+export const ROOT = (() => {
+  const start = fileURLToPath(new URL(".", import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "bin", "jobwire.js")) && existsSync(join(dir, "package.json"))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no jobwire checkout above ${start}`);
+  }
+})();
+export const RESULTS_DIR = join(ROOT, "bench", "results");
+const BIN = join(ROOT, "bin", "jobwire.js");
+
+/**
+ * How to run a sibling script of the calling module (`name` without
+ * extension): compiled with plain node when the caller is compiled, else
+ * through tsx.
+ */
+export function scriptCommand(callerUrl: string, name: string): string[] {
+  const compiled = callerUrl.endsWith(".js");
+  const path = fileURLToPath(new URL(`./${name}${compiled ? ".js" : ".ts"}`, callerUrl));
+  return compiled ? [path] : ["--import", "tsx", path];
+}
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 /** The PostgreSQL server to benchmark on, or null; refuses anything but loopback. */
