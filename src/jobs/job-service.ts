@@ -9,7 +9,7 @@
  * miss and the decision is taken again on fresh data.
  */
 import type { CompletionSpec, JobStore, JobPatch, TransitionSpec, Written } from "../store/job-store.ts";
-import { backoffDelayMs, DEFAULT_BACKOFF, parseBackoff } from "./backoff.ts";
+import { backoffDelayMs, parseBackoff } from "./backoff.ts";
 import type { BackoffPolicy } from "./backoff.ts";
 import { coerceError, InvalidTransitionError, LeaseLostError, NotFoundError, ValidationError } from "./errors.ts";
 import { GroupCommit } from "./group-commit.ts";
@@ -39,7 +39,6 @@ import type {
 import * as v from "./validate.ts";
 import type { ClaimPolicy, EventRangeSpec, ListJobsSpec, NewJob } from "../store/job-store.ts";
 import { claimAllowance, recordStarts } from "../queues/policy.ts";
-import type { QueueSettings } from "../queues/types.ts";
 
 export interface JobServiceOptions {
   /** The one clock for runAt, leases and backoff. Inject it in tests. */
@@ -155,17 +154,16 @@ export class JobService {
   }
 
   /**
-   * One write for the enqueue calls that met in `enqueues` (group commit): the
-   * queue defaults read once, one insertJobs, results handed back per call.
+   * One write for the enqueue calls that met in `enqueues` (group commit): one
+   * insertJobs, results handed back per call. The queue's defaults fill what
+   * a caller left out (null fields), read by the insert itself (NewJob).
    */
   private async writeEnqueues(calls: readonly EnqueueDraft[][]): Promise<EnqueueResult[][]> {
     const now = this.now();
-    const drafts = calls.flat();
-    // Queue defaults fill what the caller left out (read outside the insert:
-    // defaults are a convenience, not a guarantee like maxQueued).
-    const names = [...new Set(drafts.map((d) => d.queue))];
-    const settings = new Map((await this.store.getQueues(names)).map((q) => [q.name, q]));
-    const rows = drafts.map((d) => this.withDefaults(d, now, settings.get(d.queue)));
+    const rows = calls.flat().map((d): NewJob => {
+      const runAt = d.runAt ?? now;
+      return { ...d, runAt, state: runAt.getTime() > now.getTime() ? JobState.SCHEDULED : JobState.QUEUED };
+    });
     const results = this.publish(await this.store.insertJobs(rows, now), (out) => out.map((r) => r.job));
     let at = 0;
     return calls.map((call) => results.slice(at, (at += call.length)));
@@ -190,23 +188,6 @@ export class JobService {
         : null,
       tags: v.tags(input.tags, `${prefix}tags`),
       metadata: v.json(input.metadata, `${prefix}metadata`, this.maxPayloadBytes),
-    };
-  }
-
-  /** The row to insert: the queue's defaults where the caller gave nothing; runAt now when not given. */
-  private withDefaults(d: EnqueueDraft, now: Date, defaults: QueueSettings | undefined): NewJob {
-    const runAt = d.runAt ?? now;
-    return {
-      queue: d.queue,
-      state: runAt.getTime() > now.getTime() ? JobState.SCHEDULED : JobState.QUEUED,
-      payload: d.payload,
-      priority: d.priority ?? defaults?.defaultPriority ?? 0,
-      runAt,
-      maxAttempts: d.maxAttempts ?? defaults?.defaultMaxAttempts ?? LIMITS.defaultMaxAttempts,
-      backoff: d.backoff ?? defaults?.defaultBackoff ?? DEFAULT_BACKOFF,
-      idempotencyKey: d.idempotencyKey,
-      tags: d.tags,
-      metadata: d.metadata,
     };
   }
 

@@ -11,15 +11,21 @@ import type { QueueSettings, QueueSettingsPatch } from "../queues/types.ts";
 
 export type Dialect = "sqlite" | "postgres";
 
-/** A validated job ready to insert; every default already applied. */
+/**
+ * A validated job ready to insert. A null priority, maxAttempts or backoff
+ * takes the queue's default (else the built-in one: 0,
+ * LIMITS.defaultMaxAttempts, DEFAULT_BACKOFF), read by the insert itself, so
+ * it is the queue's setting at the moment of the insert and costs no
+ * separate read.
+ */
 export interface NewJob {
   queue: string;
   state: JobState;
   payload: JsonValue | null;
-  priority: number;
+  priority: number | null;
   runAt: Date;
-  maxAttempts: number;
-  backoff: BackoffPolicy;
+  maxAttempts: number | null;
+  backoff: BackoffPolicy | null;
   idempotencyKey: string | null;
   tags: string[];
   metadata: JsonValue | null;

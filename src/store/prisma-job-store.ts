@@ -11,6 +11,7 @@
  */
 import { empty, join, raw, sqltag as sql } from "@prisma/client/runtime/client";
 import type { Sql } from "@prisma/client/runtime/client";
+import { DEFAULT_BACKOFF } from "../jobs/backoff.ts";
 import { QueueFullError } from "../jobs/errors.ts";
 import { LIMITS } from "../jobs/limits.ts";
 import { compareIds } from "../jobs/ids.ts";
@@ -68,6 +69,9 @@ const PATCH_COLUMNS: Record<keyof JobPatch, { column: string; json?: boolean }> 
   startedAt: { column: "started_at" },
   finishedAt: { column: "finished_at" },
 };
+
+/** What a job gets when neither the enqueue nor its queue says (NewJob's nulls). */
+const JOB_DEFAULTS = { maxAttempts: LIMITS.defaultMaxAttempts, backoff: DEFAULT_BACKOFF };
 
 /** Largest number of rows written by one multi-row INSERT (8 parameters each). */
 const INSERT_CHUNK = 500;
@@ -149,7 +153,7 @@ export class PrismaJobStore implements JobStore {
   async insertJobs(jobs: readonly NewJob[], now: Date): Promise<Written<{ job: Job; created: boolean }[]>> {
     if (this.sqlOf.name === "postgres") {
       // One statement, unless a queue has a maxQueued (see postgres/writes.ts).
-      const rows = await this.direct.$queryRaw<Row[]>(insertJobsSql(jobs, now, true));
+      const rows = await this.direct.$queryRaw<Row[]>(insertJobsSql(jobs, now, true, JOB_DEFAULTS));
       if (rows[0]?._bounded !== true) return this.insertedJobs(this.direct, jobs, rows, now);
     }
     return this.sqlOf.transaction(this.client, async (tx) => {
@@ -162,13 +166,15 @@ export class PrismaJobStore implements JobStore {
           ON CONFLICT ("name") DO NOTHING`);
       }
       // PostgreSQL: serialise the producers of a bounded queue, and read it under the lock.
-      const bounded = (await this.readQueues(tx, names, this.sqlOf.forUpdate)).filter((q) => q.maxQueued !== null);
+      const queues = await this.readQueues(tx, names, this.sqlOf.forUpdate);
+      const bounded = queues.filter((q) => q.maxQueued !== null);
 
       let written: Written<{ job: Job; created: boolean }[]>;
       if (this.sqlOf.name === "postgres") {
-        written = await this.insertedJobs(tx, jobs, await tx.$queryRaw<Row[]>(insertJobsSql(jobs, now, false)), now);
+        const rows = await tx.$queryRaw<Row[]>(insertJobsSql(jobs, now, false, JOB_DEFAULTS));
+        written = await this.insertedJobs(tx, jobs, rows, now);
       } else {
-        written = await this.insertJobsOneByOne(tx, jobs, now);
+        written = await this.insertJobsOneByOne(tx, jobs, now, new Map(queues.map((q) => [q.name, q])));
       }
       for (const q of bounded) {
         // Only a batch that added jobs to the queue can overfill it: a repeated
@@ -191,15 +197,21 @@ export class PrismaJobStore implements JobStore {
     tx: SqlRunner,
     jobs: readonly NewJob[],
     now: Date,
+    queues: ReadonlyMap<string, QueueRow>,
   ): Promise<Written<{ job: Job; created: boolean }[]>> {
     const out: { job: Job; created: boolean }[] = [];
     const events: EventRow[] = [];
     for (const j of jobs) {
+      // Queue defaults for what the caller left out, read in this transaction.
+      const q = queues.get(j.queue);
+      const priority = j.priority ?? q?.defaultPriority ?? 0;
+      const maxAttempts = j.maxAttempts ?? q?.defaultMaxAttempts ?? JOB_DEFAULTS.maxAttempts;
+      const backoff = j.backoff ?? q?.defaultBackoff ?? JOB_DEFAULTS.backoff;
       const inserted = await tx.$queryRaw<Row[]>(sql`
         INSERT INTO "jobs" ("queue", "state", "payload", "priority", "run_at", "max_attempts", "backoff",
           "idempotency_key", "tags", "metadata", "last_seq", "created_at", "updated_at")
-        VALUES (${j.queue}, ${j.state}, ${this.jsonOrNull(j.payload)}, ${j.priority}, ${j.runAt},
-          ${j.maxAttempts}, ${this.sqlOf.json(j.backoff)}, ${j.idempotencyKey}, ${this.sqlOf.json(j.tags)},
+        VALUES (${j.queue}, ${j.state}, ${this.jsonOrNull(j.payload)}, ${priority}, ${j.runAt},
+          ${maxAttempts}, ${this.sqlOf.json(backoff)}, ${j.idempotencyKey}, ${this.sqlOf.json(j.tags)},
           ${this.jsonOrNull(j.metadata)}, 1, ${now}, ${now})
         ON CONFLICT ("queue", "idempotency_key") DO NOTHING
         RETURNING *`);

@@ -189,7 +189,12 @@ export function promoteDueJobsSql(queues: readonly string[], now: Date, limit: n
  * The ids are drawn before the insert (in list order), which is what ties
  * each returned row to its input exactly.
  */
-export function insertJobsSql(jobs: readonly NewJob[], now: Date, checkBounded: boolean): Sql {
+export function insertJobsSql(
+  jobs: readonly NewJob[],
+  now: Date,
+  checkBounded: boolean,
+  defaults: { maxAttempts: number; backoff: unknown },
+): Sql {
   const names = [...new Set(jobs.map((j) => j.queue))].sort();
   const json = (value: JsonValue | null): string | null => (value === null ? null : JSON.stringify(value));
   const bounded = checkBounded
@@ -211,7 +216,7 @@ export function insertJobsSql(jobs: readonly NewJob[], now: Date, checkBounded: 
         CAST(${jobs.map((j) => j.priority)} AS integer[]),
         CAST(${jobs.map((j) => j.runAt)} AS timestamp(3)[]),
         CAST(${jobs.map((j) => j.maxAttempts)} AS integer[]),
-        CAST(${jobs.map((j) => JSON.stringify(j.backoff))} AS jsonb[]),
+        CAST(${jobs.map((j) => (j.backoff === null ? null : JSON.stringify(j.backoff)))} AS jsonb[]),
         CAST(${jobs.map((j) => j.idempotencyKey)} AS text[]),
         CAST(${jobs.map((j) => JSON.stringify(j.tags))} AS jsonb[]),
         CAST(${jobs.map((j) => json(j.metadata))} AS jsonb[])
@@ -223,9 +228,15 @@ export function insertJobsSql(jobs: readonly NewJob[], now: Date, checkBounded: 
     "inserted" AS (
       INSERT INTO "jobs" ("id", "queue", "state", "payload", "priority", "run_at", "max_attempts", "backoff",
         "idempotency_key", "tags", "metadata", "last_seq", "created_at", "updated_at")
-      SELECT "ids"."id", "i"."queue", "i"."state", "i"."payload", "i"."priority", "i"."run_at", "i"."max_attempts",
-        "i"."backoff", "i"."idempotency_key", "i"."tags", "i"."metadata", 1, ${now}, ${now}
+      SELECT "ids"."id", "i"."queue", "i"."state", "i"."payload",
+        COALESCE("i"."priority", "q"."default_priority", 0), "i"."run_at",
+        COALESCE("i"."max_attempts", "q"."default_max_attempts", ${defaults.maxAttempts}),
+        COALESCE("i"."backoff", "q"."default_backoff", ${JSON.stringify(defaults.backoff)}::jsonb),
+        "i"."idempotency_key", "i"."tags", "i"."metadata", 1, ${now}, ${now}
       FROM "input" AS "i" JOIN "ids" ON "ids"."ord" = "i"."ord"
+        -- Queue defaults for what the caller left out (a queue created by this
+        -- statement is not visible here, and has none).
+        LEFT JOIN "queues" AS "q" ON "q"."name" = "i"."queue"
       ORDER BY "i"."ord"
       ON CONFLICT ("queue", "idempotency_key") DO NOTHING
       RETURNING *),
