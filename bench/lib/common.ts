@@ -111,9 +111,12 @@ export interface ServeChild {
 /** `jobwire serve` on `databaseUrl`, port 0, JSON logs; resolves once it listens. */
 export async function startServe(databaseUrl: string, extraArgs: string[] = []): Promise<ServeChild> {
   const cwd = mkdtempSync(join(os.tmpdir(), "jobwire-bench-serve-"));
+  // JOBWIRE_BENCH_SERVER_NODE_ARGS: extra node flags for the server, e.g.
+  // "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under a scenario.
+  const nodeArgs = (process.env.JOBWIRE_BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const child = spawn(
     process.execPath,
-    [BIN, "serve", "--port", "0", "--database", databaseUrl, "--log-format", "json", ...extraArgs],
+    [...nodeArgs, BIN, "serve", "--port", "0", "--database", databaseUrl, "--log-format", "json", ...extraArgs],
     { cwd, stdio: ["ignore", "pipe", "inherit"] },
   );
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

@@ -9,6 +9,14 @@
  * Subscription contexts do not cache loader reads: they live as long as the
  * subscription.
  *
+ * Fan-out: when many clients hold the same subscription (same query text,
+ * operation name and variables), each event is executed once for all of
+ * them, not once per client: the live service hands every stream the same
+ * event object, and the first stream to reach it stores its execution result
+ * on that object for the rest (a WeakMap, gone with the event). Executing the
+ * selection per subscriber was most of the server's time when 1,000 clients
+ * watch one queue. Replayed events are read per subscriber and never shared.
+ *
  * Connections must send connection_init within `initTimeoutMs` (graphql-ws
  * closes them with 4408 otherwise); the server pings every `keepAliveMs` and
  * terminates a connection that has not answered by the next ping. Messages
@@ -16,6 +24,7 @@
  */
 import type { Server } from "node:http";
 import {
+  createSourceEventStream,
   execute,
   getOperationAST,
   getVariableValues,
@@ -23,10 +32,9 @@ import {
   NoSchemaIntrospectionCustomRule,
   parse,
   specifiedRules,
-  subscribe,
   validate,
 } from "graphql";
-import type { DocumentNode, ExecutionArgs, GraphQLSchema } from "graphql";
+import type { DocumentNode, ExecutionArgs, ExecutionResult, GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { Logger } from "pino";
 import { WebSocketServer } from "ws";
@@ -59,6 +67,51 @@ export interface GraphQLWebSocket {
   dispose(graceMs: number): Promise<void>;
 }
 
+type Result = ExecutionResult | Promise<ExecutionResult>;
+
+/**
+ * graphql-js `subscribe`, except that subscriptions of the same `shape` (see
+ * the header) share one execution per event object.
+ */
+function sharedSubscribe(shapes: WeakMap<ExecutionArgs, string>) {
+  const executions = new WeakMap<object, Map<string, Result>>();
+  return async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
+    const stream = await createSourceEventStream(args);
+    if (!(Symbol.asyncIterator in stream)) return stream;
+    // What subscribe resolvers return (LiveStream) is an async iterator.
+    const source = stream as AsyncIterableIterator<unknown>;
+    const shape = shapes.get(args);
+    const run = (payload: unknown): Result => {
+      if (shape === undefined || typeof payload !== "object" || payload === null) {
+        return execute({ ...args, rootValue: payload });
+      }
+      let byShape = executions.get(payload);
+      if (!byShape) executions.set(payload, (byShape = new Map()));
+      let result = byShape.get(shape);
+      if (!result) byShape.set(shape, (result = execute({ ...args, rootValue: payload })));
+      return result;
+    };
+    const iterator: AsyncIterableIterator<ExecutionResult> = {
+      async next() {
+        const item = await source.next();
+        return item.done ? { value: undefined, done: true } : { value: await run(item.value), done: false };
+      },
+      async return() {
+        await source.return?.();
+        return { value: undefined, done: true };
+      },
+      async throw(error?: unknown) {
+        await source.return?.();
+        throw error;
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  };
+}
+
 export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQLWebSocket {
   const { schema, services, logger, limits } = options;
   const wss = new WebSocketServer({
@@ -68,6 +121,7 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
   });
   const formatError = createFormatError(logger);
   const rules = options.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
+  const shapes = new WeakMap<ExecutionArgs, string>();
   const coded = (errors: readonly GraphQLError[], code: string): GraphQLError[] =>
     errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, originalError: e, extensions: { code } }));
 
@@ -77,7 +131,7 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
       // graphql-ws would use its own import of graphql; under a bundler or test
       // runner that can be a second copy, so hand it ours.
       execute,
-      subscribe,
+      subscribe: sharedSubscribe(shapes),
       validate,
       parse,
       connectionInitWaitTimeout: options.initTimeoutMs,
@@ -98,13 +152,17 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
         if (coerced.errors) return coded(coerced.errors, "BAD_USER_INPUT");
         const tooBig = checkQueryLimits(measureOperation(schema, document, operation, coerced.coerced), limits);
         if (tooBig) return [tooBig];
-        return {
+        const args: ExecutionArgs = {
           schema,
           document,
           operationName: payload.operationName,
           variableValues: payload.variables,
           contextValue: createContext(services, logger, { cache: operation.operation !== "subscription" }),
         };
+        if (operation.operation === "subscription") {
+          shapes.set(args, JSON.stringify([payload.query, payload.operationName ?? null, payload.variables ?? null]));
+        }
+        return args;
       },
       onNext: (_ctx, _id, _payload, _args, result) => {
         if (!result.errors) return;
