@@ -49,6 +49,13 @@ export const EVENT_FEED_DEFAULTS = {
   settleDelayMaxMs: 100,
   /** Wait after a failed read (database down) before trying again. */
   retryDelayMs: 1_000,
+  /**
+   * With no listener, the feed follows the log's head at most this often
+   * instead of after every commit: a worker drain on PostgreSQL spent more
+   * database time on those head reads (each lists pg_stat_activity) than on
+   * its writes. A listener that registers meanwhile triggers a read at once.
+   */
+  idleFollowMs: 50,
 } as const;
 
 type TransitionListener = Listener<"job:transitioned">;
@@ -60,6 +67,7 @@ export class EventFeed {
   private running: Promise<void> | null = null;
   private dirty = false;
   private timer: NodeJS.Timeout | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
   private settleDelayMs: number = EVENT_FEED_DEFAULTS.settleDelayMs;
   private readonly interval: NodeJS.Timeout;
   private readonly horizon = new EventHorizon();
@@ -110,6 +118,8 @@ export class EventFeed {
    */
   listen(listener: TransitionListener, jobId?: string): () => void {
     if (!this.started) throw new Error("the event feed is not started");
+    // Commits may be waiting for an idle-deferred read: read now.
+    if (this.idleTimer) queueMicrotask(() => this.read());
     if (jobId === undefined) {
       this.all.add(listener);
       return () => {
@@ -130,10 +140,24 @@ export class EventFeed {
     return this.all.size + this.jobListeners;
   }
 
-  /** Reads the log soon (coalesced with a read already under way). */
+  /** Reads the log soon (coalesced with a read already under way; deferred a little while nobody listens). */
   wake(): void {
     if (this.closed || !this.started) return;
     this.dirty = true;
+    if (this.listenerCount() === 0 && !this.running) {
+      this.idleTimer ??= setTimeout(() => {
+        this.idleTimer = null;
+        this.read();
+      }, EVENT_FEED_DEFAULTS.idleFollowMs);
+      return;
+    }
+    this.read();
+  }
+
+  private read(): void {
+    if (this.closed) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     this.running ??= this.run().finally(() => {
       this.running = null;
       if (this.dirty && !this.closed) this.wake();
@@ -145,6 +169,8 @@ export class EventFeed {
     clearInterval(this.interval);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
     this.offBus();
     await this.running;
     this.all.clear();
