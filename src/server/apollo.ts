@@ -6,7 +6,11 @@
 import type { Server } from "node:http";
 import { ApolloServer } from "@apollo/server";
 import type { ApolloServerPlugin } from "@apollo/server";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { getVariableValues, GraphQLError } from "graphql";
 import type { GraphQLSchema } from "graphql";
@@ -49,6 +53,11 @@ export function createApollo(options: ApolloOptions): ApolloServer<GraphQLContex
       }),
       // The default landing page loads Apollo Sandbox from a CDN; jobwire serves offline.
       ApolloServerPluginLandingPageDisabled(),
+      // jobwire sets no cache hints and is no federated subgraph; installed by
+      // default, these plugins hook every field resolution (the cache-control
+      // one showed up in server profiles of the worker drain).
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
       queryLimitsPlugin(options.limits),
     ],
   });
