@@ -33,6 +33,17 @@ describe("SQLite group commit", () => {
   const queueNames = async () =>
     (await queryDatabase<{ name: string }>(db, `SELECT name FROM queues ORDER BY name`)).map((r) => r.name);
 
+  it("opens the connection with WAL, synchronous=FULL, foreign keys and in-memory statement journals", async () => {
+    const pragma = async (name: string) => {
+      const [row] = await client.$queryRaw<Row[]>(sql([`PRAGMA ${name}`]));
+      return Object.values(row ?? {})[0];
+    };
+    expect(await pragma("journal_mode")).toBe("wal");
+    expect(Number(await pragma("synchronous"))).toBe(2); // FULL
+    expect(Number(await pragma("foreign_keys"))).toBe(1);
+    expect(Number(await pragma("temp_store"))).toBe(2); // MEMORY
+  });
+
   it("commits 20 concurrent transactions in far fewer COMMITs, each seeing the ones before it", async () => {
     const seen = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>

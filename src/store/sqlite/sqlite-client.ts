@@ -85,6 +85,15 @@ export class SqliteClient implements SqlClient {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = FULL");
     this.db.pragma("foreign_keys = ON");
+    // Statement and savepoint journals in memory, not in temporary files. Inside
+    // a transaction SQLite opens a statement journal for every statement that
+    // fires a trigger (each jobs insert or state change: the queue_state_deltas
+    // triggers) and for every group-commit SAVEPOINT. Measured on the 2-core CI
+    // machine: raw trigger-firing inserts ~21,000 -> ~50,000 rows/s, the store's
+    // 1,000-job enqueueMany ~6,700 -> ~7,600 jobs/s (the drain did not move
+    // beyond noise). They hold one statement's or one member's changes, so the
+    // memory is small and short-lived.
+    this.db.pragma("temp_store = MEMORY");
     // IMMEDIATE: a transaction takes the write lock at BEGIN, so it never has to
     // upgrade a read snapshot later (which fails with SQLITE_BUSY_SNAPSHOT
     // instead of waiting when another process wrote in between).
