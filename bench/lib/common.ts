@@ -212,9 +212,12 @@ export async function machineFacts(): Promise<Record<string, unknown>> {
   const pgUrl = postgresUrl();
   if (pgUrl) {
     facts.postgres = await withPg(pgUrl, async (c) => {
-      const version = (await c.query<{ v: string }>("SHOW server_version")).rows[0]?.v;
-      const fsync = (await c.query<{ v: string }>("SHOW fsync")).rows[0]?.v;
-      const commit = (await c.query<{ v: string }>("SHOW synchronous_commit")).rows[0]?.v;
+      // SHOW names its column after the setting; current_setting() can be aliased.
+      const setting = async (name: string) =>
+        (await c.query<{ v: string }>("SELECT current_setting($1) AS v", [name])).rows[0]?.v ?? "unknown";
+      const version = await setting("server_version");
+      const fsync = await setting("fsync");
+      const commit = await setting("synchronous_commit");
       return { version, fsync, synchronousCommit: commit };
     });
   }
