@@ -4,7 +4,7 @@
  * else the store writes is plain SQL that both accept through Prisma's `sql`
  * tag, which renders `?` or `$n` placeholders for the client's provider.
  */
-import type { Sql } from "@prisma/client/runtime/client";
+import type { Sql } from "./sql.ts";
 import type { Dialect } from "./job-store.ts";
 import type { SqlClient, SqlRunner } from "./sql-client.ts";
 

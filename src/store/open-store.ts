@@ -14,7 +14,7 @@ import type { MigrateProgress, MigrateResult } from "./migrator.ts";
 import { postgresDialect } from "./postgres/dialect.ts";
 import { PostgresClient } from "./postgres/postgres-client.ts";
 import { PrismaJobStore } from "./prisma-job-store.ts";
-import type { Sql } from "@prisma/client/runtime/client";
+import type { Sql } from "./sql.ts";
 import { observeStatements } from "./sql-client.ts";
 import type { SqlClient } from "./sql-client.ts";
 import { sqliteDialect } from "./sqlite/dialect.ts";

@@ -1,5 +1,5 @@
 /**
- * The JobStore. Statements are raw SQL built with Prisma's `sql` tag, because
+ * The JobStore. Statements are raw SQL built with the `sql` tag (sql.ts), because
  * every write here is a guarded state change that must return the row it
  * changed and write its event in the same transaction — which Prisma's model
  * API cannot express (no RETURNING on updateMany, no SKIP LOCKED). They run on
@@ -9,8 +9,7 @@
  * per dialect comes from a DialectSql (sqlite/dialect.ts, postgres/dialect.ts);
  * on PostgreSQL the hot writes are single statements (postgres/writes.ts).
  */
-import { empty, join, raw, sqltag as sql } from "@prisma/client/runtime/client";
-import type { Sql } from "@prisma/client/runtime/client";
+import { empty, join, raw, sql, type Sql } from "./sql.ts";
 import { DEFAULT_BACKOFF } from "../jobs/backoff.ts";
 import { QueueFullError } from "../jobs/errors.ts";
 import { LIMITS } from "../jobs/limits.ts";

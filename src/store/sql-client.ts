@@ -4,7 +4,7 @@
  * both generated Prisma clients satisfy it, so the store is written once
  * against it and the dialect modules supply the SQL that differs.
  */
-import type { Sql } from "@prisma/client/runtime/client";
+import type { Sql } from "./sql.ts";
 import type { PoolStats } from "./job-store.ts";
 
 export interface SqlRunner {

@@ -6,7 +6,7 @@
  * plans over 200,000 rows; SQLite query plans).
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Sql } from "@prisma/client/runtime/client";
+import type { Sql } from "../../src/store/sql.ts";
 import { DEFAULT_BACKOFF } from "../../src/jobs/backoff.ts";
 import { JobService } from "../../src/jobs/job-service.ts";
 import { ALL_STATES, JobState } from "../../src/jobs/states.ts";

@@ -4,7 +4,7 @@
  * its `promoted` event comes before its `claimed` event; on PostgreSQL a claim
  * with nothing due, on a queue without limits, is one statement.
  */
-import type { Sql } from "@prisma/client/runtime/client";
+import type { Sql } from "../../src/store/sql.ts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { JobService } from "../../src/jobs/job-service.ts";
 import type { JobEvent } from "../../src/jobs/types.ts";

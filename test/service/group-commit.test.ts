@@ -7,7 +7,7 @@
  * INVALID_TRANSITION / NOT_FOUND per completion — with events published once,
  * after commit.
  */
-import type { Sql } from "@prisma/client/runtime/client";
+import type { Sql } from "../../src/store/sql.ts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { QueueFullError } from "../../src/jobs/errors.ts";
 import type { JobService } from "../../src/jobs/job-service.ts";

@@ -8,8 +8,7 @@
  * the process's time zone. Ids past 2^53 come back exact, as text (Prisma's
  * SQLite client rounds them; the driver client does not).
  */
-import { sqltag as sql } from "@prisma/client/runtime/client";
-import type { Sql } from "@prisma/client/runtime/client";
+import { sql, type Sql } from "../../src/store/sql.ts";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { PrismaClient as PostgresPrismaClient } from "../../src/store/__generated__/postgres/client.ts";

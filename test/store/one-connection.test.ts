@@ -9,7 +9,7 @@
  * with QUEUE_FULL; both must see and leave only committed state.
  * (PostgreSQL runs the same test: there each statement takes a pool connection.)
  */
-import type { Sql } from "@prisma/client/runtime/client";
+import type { Sql } from "../../src/store/sql.ts";
 import { afterEach, describe, expect, it } from "vitest";
 import { QueueFullError } from "../../src/jobs/errors.ts";
 import { JobService } from "../../src/jobs/job-service.ts";

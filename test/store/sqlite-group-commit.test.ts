@@ -5,7 +5,7 @@
  * gets its own error; every member's promise settles only once the shared
  * COMMIT is durable (another connection sees its rows by then).
  */
-import { sqltag as sql } from "@prisma/client/runtime/client";
+import { sql } from "../../src/store/sql.ts";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Row } from "../../src/store/sql-client.ts";
 import { SqliteClient } from "../../src/store/sqlite/sqlite-client.ts";

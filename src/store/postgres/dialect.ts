@@ -6,8 +6,7 @@
  * transitions lock their row with FOR UPDATE and re-check the guard after any
  * wait (READ COMMITTED re-evaluates the WHERE clause on the newest row version).
  */
-import { sqltag as sql } from "@prisma/client/runtime/client";
-import type { Sql } from "@prisma/client/runtime/client";
+import { sql, type Sql } from "../sql.ts";
 import type { DialectSql } from "../dialect-sql.ts";
 import type { SqlClient, SqlRunner } from "../sql-client.ts";
 

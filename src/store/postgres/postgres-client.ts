@@ -1,6 +1,6 @@
 /**
  * The store's SqlClient on PostgreSQL: runs the very `Sql` objects the store
- * builds with Prisma's `sql` tag (`query.text` with `$n` placeholders,
+ * builds with the `sql` tag of sql.ts (`query.text` with `$n` placeholders,
  * `query.values`) directly on a node-postgres pool.
  *
  * Why not through Prisma's client: measured on the 2-core CI machine, a
@@ -22,7 +22,7 @@
  *   as booleans.
  */
 import { createHash } from "node:crypto";
-import type { Sql } from "@prisma/client/runtime/client";
+import type { Sql } from "../sql.ts";
 import pg from "pg";
 import type { PoolStats } from "../job-store.ts";
 import { isPrepared } from "../sql-client.ts";

@@ -27,8 +27,7 @@
  * statement does not depend on the batch size and a 10,000-job enqueue stays
  * far below the 65,535-parameter limit.
  */
-import { empty, join, raw, sqltag as sql } from "@prisma/client/runtime/client";
-import type { Sql } from "@prisma/client/runtime/client";
+import { empty, join, raw, sql, type Sql } from "../sql.ts";
 import { JobEventType, JobState } from "../../jobs/states.ts";
 import type { JsonValue } from "../../jobs/types.ts";
 import type { NewJob } from "../job-store.ts";

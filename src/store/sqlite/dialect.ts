@@ -17,8 +17,7 @@
  * transaction takes the write lock at once and never has to upgrade a read
  * snapshot (which would fail with SQLITE_BUSY_SNAPSHOT instead of waiting).
  */
-import { empty, sqltag as sql } from "@prisma/client/runtime/client";
-import type { Sql } from "@prisma/client/runtime/client";
+import { empty, sql, type Sql } from "../sql.ts";
 import type { DialectSql } from "../dialect-sql.ts";
 import type { SqlClient, SqlRunner } from "../sql-client.ts";
 import { withFileLock } from "./file-lock.ts";

@@ -1,6 +1,6 @@
 /**
  * The store's SqlClient on SQLite: runs the very `Sql` objects the store builds
- * with Prisma's `sql` tag (`query.sql` with `?` placeholders, `query.values`)
+ * with the `sql` tag of sql.ts (`query.sql` with `?` placeholders, `query.values`)
  * directly on better-sqlite3, with a cache of prepared statements.
  *
  * Why not through Prisma's client: measured on the 2-core CI machine, a
@@ -30,7 +30,7 @@
  * dialect.ts `readCommitted` (a statement sent between two statements of an
  * open transaction would join it).
  */
-import type { Sql } from "@prisma/client/runtime/client";
+import type { Sql } from "../sql.ts";
 import type BetterSqlite3 from "better-sqlite3";
 import type { Row, SqlClient, SqlRunner } from "../sql-client.ts";
 import { sqliteDatabaseClass } from "./driver.ts";
