@@ -24,7 +24,6 @@ import { createSchema } from "../graphql/schema.ts";
 import { InProcessBus } from "../events/event-bus.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import { EventFeed } from "../events/event-feed.ts";
-import { PostgresBus } from "../events/postgres-bus.ts";
 import { readyHint } from "../events/ready-hint.ts";
 import { LiveService } from "../subscriptions/live-service.ts";
 import { coerceError } from "../jobs/errors.ts";
@@ -94,6 +93,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   else if (store.dialect === "sqlite") bus = new InProcessBus(onBusError);
   else {
     if (!options.databaseUrl) throw new Error("startServer: a PostgreSQL store needs databaseUrl (or a bus)");
+    const { PostgresBus } = await import("../events/postgres-bus.ts"); // node-postgres: PostgreSQL only
     bus = await PostgresBus.connect({ url: options.databaseUrl, onError: onBusError });
   }
   // Made first: the feed and the job service report to it through hooks.

@@ -19,7 +19,6 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
 import type { Dialect } from "./job-store.ts";
 import { sqliteDatabaseClass } from "./sqlite/driver.ts";
 
@@ -127,6 +126,7 @@ export async function migratePostgres(
   connectionString: string,
   progress: MigrateProgress = () => {},
 ): Promise<MigrateResult> {
+  const { default: pg } = await import("pg"); // loaded only for PostgreSQL (~8 MiB)
   const client = new pg.Client({ connectionString });
   await client.connect();
   try {

@@ -12,7 +12,6 @@ import type { JobStore } from "./job-store.ts";
 import { migratePostgres, migrateSqlite } from "./migrator.ts";
 import type { MigrateProgress, MigrateResult } from "./migrator.ts";
 import { postgresDialect } from "./postgres/dialect.ts";
-import { PostgresClient } from "./postgres/postgres-client.ts";
 import { PrismaJobStore } from "./prisma-job-store.ts";
 import type { Sql } from "./sql.ts";
 import { observeStatements } from "./sql-client.ts";
@@ -68,6 +67,8 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     return new PrismaJobStore(observed(client, options), sqliteDialect(target.filePath));
   }
 
+  // Loaded only here: node-postgres costs ~8 MiB of memory a SQLite process never uses.
+  const { PostgresClient } = await import("./postgres/postgres-client.ts");
   const client = new PostgresClient(target.url, { max: options.poolSize ?? 10 });
   try {
     // Fail fast with the driver's message when the database is unreachable.

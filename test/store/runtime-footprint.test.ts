@@ -1,9 +1,11 @@
 /**
- * The server and the store do not load Prisma's client runtime (~14 MiB of
- * resident memory): the store builds its statements with sql-template-tag
- * (src/store/sql.ts) and runs them on driver clients. Prisma stays the model,
- * the generated clients are for tests and the drift check. Checked in a child
- * process, since this test process loads Prisma's clients for other tests.
+ * What a SQLite server process does not load:
+ * - Prisma's client runtime (~14 MiB of resident memory): the store builds its
+ *   statements with sql-template-tag (src/store/sql.ts) and runs them on driver
+ *   clients. Prisma stays the model; the generated clients are for tests and
+ *   the drift check.
+ * - node-postgres (~8 MiB): imported only when the database is PostgreSQL.
+ * Checked in a child process, since this test process loads both for other tests.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,15 +17,15 @@ import { describe, expect, it } from "vitest";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 describe("runtime footprint", () => {
-  it("serving and opening a store load no @prisma package", () => {
+  it("serving and opening a SQLite store load no @prisma package and not node-postgres", () => {
     const script = `
       const { createRequire } = await import("node:module");
       await import("./src/server/server.ts");
       const { openStore } = await import("./src/store/open-store.ts");
       const store = await openStore(process.env.FOOTPRINT_DATABASE_URL);
-      const prisma = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes("@prisma"));
+      const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => /[\\/]node_modules[\\/](@prisma|pg)[\\/]/.test(k));
       await store.close();
-      console.log(JSON.stringify(prisma));`;
+      console.log(JSON.stringify(loaded));`;
     const dir = mkdtempSync(join(tmpdir(), "jobwire-footprint-"));
     try {
       const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
