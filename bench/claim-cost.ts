@@ -31,7 +31,7 @@ import { JobState } from "../src/jobs/states.ts";
 import type { Dialect, JobStore } from "../src/store/job-store.ts";
 import { migrateDatabase, openStore, parseDatabaseUrl } from "../src/store/open-store.ts";
 import { sqliteDatabaseClass } from "../src/store/sqlite/driver.ts";
-import { ROOT } from "./lib/common.ts";
+import { assertLoopback, RESULTS_DIR, withPg } from "./lib/common.ts";
 
 const FULL_FINISHED_ROWS = 1_000_000;
 const QUICK_FINISHED_ROWS = 20_000;
@@ -46,10 +46,7 @@ const WORKER_ID = "bench-worker";
 const FILL_BATCH = 100_000;
 /** Hard stop for the whole run, so a hung database cannot keep CI waiting. */
 const TIME_LIMIT_MS = { full: 45 * 60_000, quick: 10 * 60_000 };
-/** The benchmark writes a million rows and drops schemas: only ever on this machine. */
-const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
-const RESULTS_DIR = join(ROOT, "bench", "results");
 const FINISHED_STATES = [JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED] as const;
 const UNFINISHED_STATES = [JobState.SCHEDULED, JobState.QUEUED, JobState.RUNNING] as const;
 
@@ -233,24 +230,6 @@ function sqliteVersion(): string {
 }
 
 // ---- PostgreSQL ---------------------------------------------------------------
-
-function assertLoopback(url: string): void {
-  const u = new URL(url);
-  // `?host=` would override the authority (a socket path or another server).
-  if (!LOOPBACK_HOSTS.has(u.hostname) || u.searchParams.has("host")) {
-    throw new Error(`refusing to run against ${u.host || url}: the benchmark only talks to 127.0.0.1`);
-  }
-}
-
-async function withPg<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 async function createPostgresDatabase(serverUrl: string, name: string): Promise<BenchDatabase> {
   const schema = `jw_bench_${process.pid}_${Date.now().toString(36)}_${name.replace(/-/g, "_")}`;
@@ -613,7 +592,7 @@ async function main(): Promise<number> {
     });
   } else {
     try {
-      assertLoopback(postgresUrl);
+      assertLoopback(postgresUrl); // it writes a million rows and drops schemas: only ever on this machine
       machine.postgres = await withPg(postgresUrl, async (c) =>
         String((await c.query<{ server_version: string }>("SHOW server_version")).rows[0]?.server_version),
       );

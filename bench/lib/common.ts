@@ -38,14 +38,20 @@ export function scriptCommand(callerUrl: string, name: string): string[] {
 }
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
+/** Throws unless `url` names a PostgreSQL on this machine: benchmarks talk only to loopback. */
+export function assertLoopback(url: string): void {
+  const u = new URL(url);
+  // `?host=` would override the authority (a socket path or another server).
+  if (!LOOPBACK_HOSTS.has(u.hostname) || u.searchParams.has("host")) {
+    throw new Error(`refusing to run against ${u.host || url}: the benchmark only talks to 127.0.0.1`);
+  }
+}
+
 /** The PostgreSQL server to benchmark on, or null; refuses anything but loopback. */
 export function postgresUrl(): string | null {
-  const url = process.env.JOBWIRE_BENCH_POSTGRES_URL ?? process.env.JOBWIRE_TEST_POSTGRES_URL ?? "";
+  const url = process.env.JOBWIRE_BENCH_POSTGRES_URL || process.env.JOBWIRE_TEST_POSTGRES_URL || "";
   if (!url) return null;
-  const host = new URL(url).hostname;
-  if (!LOOPBACK_HOSTS.has(host)) {
-    throw new Error(`benchmarks only talk to a PostgreSQL on this machine; ${host} is not loopback`);
-  }
+  assertLoopback(url);
   return url;
 }
 
