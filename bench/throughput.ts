@@ -80,32 +80,54 @@ const size = (quick: boolean) => (quick ? SIZES.quick : SIZES.full);
 
 // ---- enqueue ---------------------------------------------------------------------
 
+interface BenchJob {
+  queue: string;
+  payload?: { i: number };
+}
+
+/**
+ * Warms up with 50 single enqueues, then enqueues `n` jobs: in calls of BULK
+ * one after another, or one per call from CONCURRENT_CLIENTS callers at once.
+ * Seconds taken by the `n`.
+ */
+async function timedEnqueue(
+  n: number,
+  bulk: boolean,
+  one: (job: BenchJob) => Promise<unknown>,
+  many: (jobs: BenchJob[]) => Promise<unknown>,
+): Promise<number> {
+  for (let i = 0; i < 50; i++) await one({ queue: "warmup" });
+  const started = nowMs();
+  if (bulk) {
+    for (let i = 0; i < n; i += BULK) {
+      await many(Array.from({ length: Math.min(BULK, n - i) }, (_, k) => ({ queue: QUEUE, payload: { i: i + k } })));
+    }
+  } else {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENT_CLIENTS }, async () => {
+        while (next < n) {
+          const i = next++;
+          await one({ queue: QUEUE, payload: { i } });
+        }
+      }),
+    );
+  }
+  return (nowMs() - started) / 1000;
+}
+
 async function enqueueInProcess(backend: Backend, quick: boolean, bulk: boolean): Promise<RunFigures> {
   const db = await freshDatabase(backend);
   const store = await openStore(db.url);
   try {
     const jobs = new JobService(store);
     const n = size(quick).jobs;
-    for (let i = 0; i < 50; i++) await jobs.enqueue({ queue: "warmup" });
-    const started = nowMs();
-    if (bulk) {
-      for (let i = 0; i < n; i += BULK) {
-        await jobs.enqueueMany(
-          Array.from({ length: Math.min(BULK, n - i) }, (_, k) => ({ queue: QUEUE, payload: { i: i + k } })),
-        );
-      }
-    } else {
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: CONCURRENT_CLIENTS }, async () => {
-          while (next < n) {
-            const i = next++;
-            await jobs.enqueue({ queue: QUEUE, payload: { i } });
-          }
-        }),
-      );
-    }
-    const seconds = (nowMs() - started) / 1000;
+    const seconds = await timedEnqueue(
+      n,
+      bulk,
+      (job) => jobs.enqueue(job),
+      (list) => jobs.enqueueMany(list),
+    );
     const count = await jobs.countJobs({ queue: QUEUE });
     if (count !== n) throw new Error(`expected ${n} jobs, found ${count}`);
     return { figures: { jobsPerSecond: n / seconds, seconds }, serverPeakRssMiB: memoryMiB().peak };
@@ -121,26 +143,12 @@ async function enqueueHttp(backend: Backend, quick: boolean, bulk: boolean): Pro
   const client = new JobwireClient({ url: serve.url });
   try {
     const n = size(quick).jobs;
-    for (let i = 0; i < 50; i++) await client.enqueueJob({ queue: "warmup" });
-    const started = nowMs();
-    if (bulk) {
-      for (let i = 0; i < n; i += BULK) {
-        await client.enqueueJobs(
-          Array.from({ length: Math.min(BULK, n - i) }, (_, k) => ({ queue: QUEUE, payload: { i: i + k } })),
-        );
-      }
-    } else {
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: CONCURRENT_CLIENTS }, async () => {
-          while (next < n) {
-            const i = next++;
-            await client.enqueueJob({ queue: QUEUE, payload: { i } });
-          }
-        }),
-      );
-    }
-    const seconds = (nowMs() - started) / 1000;
+    const seconds = await timedEnqueue(
+      n,
+      bulk,
+      (job) => client.enqueueJob(job),
+      (list) => client.enqueueJobs(list),
+    );
     const page = await client.jobs({ queue: QUEUE }, { first: 1 });
     if (page.totalCount !== n) throw new Error(`expected ${n} jobs, found ${page.totalCount}`);
     return { figures: { jobsPerSecond: n / seconds, seconds }, serverPeakRssMiB: memoryMiB(serve.pid).peak };
