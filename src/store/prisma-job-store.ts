@@ -51,6 +51,20 @@ interface EventRow {
   createdAt: Date;
 }
 
+/** The ENQUEUED event (seq 1) of a job just inserted. */
+function enqueuedEvent(job: Job, createdAt: Date): Omit<JobEvent, "id"> {
+  return {
+    jobId: job.id,
+    seq: 1,
+    type: JobEventType.ENQUEUED,
+    fromState: null,
+    toState: job.state,
+    attempt: 0,
+    data: null,
+    createdAt,
+  };
+}
+
 /** Column name and encoding of each patchable field. */
 const PATCH_COLUMNS: Record<keyof JobPatch, { column: string; json?: boolean }> = {
   result: { column: "result", json: true },
@@ -218,16 +232,7 @@ export class PrismaJobStore implements JobStore {
       if (row) {
         const job = toJob(row, this.sqlOf);
         out.push({ job, created: true });
-        events.push({
-          jobId: job.id,
-          seq: 1,
-          type: JobEventType.ENQUEUED,
-          fromState: null,
-          toState: job.state,
-          attempt: 0,
-          data: null,
-          createdAt: now,
-        });
+        events.push(enqueuedEvent(job, now));
         continue;
       }
       // The key exists: either committed before, or earlier in this very batch.
@@ -258,17 +263,7 @@ export class PrismaJobStore implements JobStore {
       if (row._ord === null || row._ord === undefined) continue;
       const job = toJob(row, this.sqlOf);
       out[Number(row._ord) - 1] = { job, created: true };
-      events.push({
-        id: String(row._event_id),
-        jobId: job.id,
-        seq: 1,
-        type: JobEventType.ENQUEUED,
-        fromState: null,
-        toState: job.state,
-        attempt: 0,
-        data: null,
-        createdAt: now,
-      });
+      events.push({ id: String(row._event_id), ...enqueuedEvent(job, now) });
     }
     const byKey = new Map<string, Job>();
     const keyOf = (queue: string, key: string): string => JSON.stringify([queue, key]);

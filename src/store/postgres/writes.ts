@@ -44,6 +44,27 @@ function lit(value: JobState | JobEventType): Sql {
   return raw(`'${value}'`);
 }
 
+/**
+ * The body of an `"events"` CTE: one `type` event (from → to) per row of the
+ * CTE `source`, which returns the changed jobs' "id", "last_seq" and
+ * "attempts". The INSERT reads rows the statement has already written, so its
+ * event ids are drawn after them (the rule at the top of this file).
+ */
+function transitionEvents(
+  source: "claimed" | "finished" | "promoted",
+  type: JobEventType,
+  from: JobState,
+  to: JobState,
+  data: Sql,
+  now: Date,
+): Sql {
+  return sql`
+      INSERT INTO "job_events" ("job_id", "seq", "type", "from_state", "to_state", "attempt", "data", "created_at")
+      SELECT "id", "last_seq", ${lit(type)}, ${lit(from)}, ${lit(to)}, "attempts", ${data}, ${now}
+      FROM ${raw(`"${source}"`)}
+      RETURNING "id", "job_id"`;
+}
+
 export interface OpenClaim {
   queues: readonly string[];
   workerId: string;
@@ -102,12 +123,14 @@ export function claimOpenQueuesSql(c: OpenClaim): Sql {
       UPDATE "jobs" SET ${c.claimSet(leaseExpiresAt)}
       WHERE "id" IN (SELECT "id" FROM "picked") AND "state" = ${lit(JobState.QUEUED)}
       RETURNING *),
-    "events" AS (
-      INSERT INTO "job_events" ("job_id", "seq", "type", "from_state", "to_state", "attempt", "data", "created_at")
-      SELECT "id", "last_seq", ${lit(JobEventType.CLAIMED)}, ${lit(JobState.QUEUED)}, ${lit(JobState.RUNNING)}, "attempts",
-        ${JSON.stringify({ workerId: c.workerId })}::jsonb, ${c.now}
-      FROM "claimed"
-      RETURNING "id", "job_id")
+    "events" AS (${transitionEvents(
+      "claimed",
+      JobEventType.CLAIMED,
+      JobState.QUEUED,
+      JobState.RUNNING,
+      sql`${JSON.stringify({ workerId: c.workerId })}::jsonb`,
+      c.now,
+    )})
     SELECT "g"."limited" AS "_limited", "g"."due" AS "_due", "j".*
     FROM "gate" AS "g" LEFT JOIN (
       SELECT "c".*, "e"."id" AS "_event_id" FROM "claimed" AS "c" JOIN "events" AS "e" ON "e"."job_id" = "c"."id"
@@ -140,12 +163,7 @@ export function completeJobsSql(items: readonly Completion[], now: Date): Sql {
       WHERE "jobs"."id" = "done"."id" AND "jobs"."lease_token" = "done"."token"
         AND "jobs"."state" = ${lit(JobState.RUNNING)}
       RETURNING "jobs".*),
-    "events" AS (
-      INSERT INTO "job_events" ("job_id", "seq", "type", "from_state", "to_state", "attempt", "data", "created_at")
-      SELECT "id", "last_seq", ${lit(JobEventType.SUCCEEDED)}, ${lit(JobState.RUNNING)}, ${lit(JobState.SUCCEEDED)}, "attempts",
-        NULL, ${now}
-      FROM "finished"
-      RETURNING "id", "job_id")
+    "events" AS (${transitionEvents("finished", JobEventType.SUCCEEDED, JobState.RUNNING, JobState.SUCCEEDED, sql`NULL`, now)})
     SELECT "f".*, "e"."id" AS "_event_id" FROM "finished" AS "f" JOIN "events" AS "e" ON "e"."job_id" = "f"."id"`);
 }
 
@@ -165,12 +183,7 @@ export function promoteDueJobsSql(queues: readonly string[], now: Date, limit: n
       UPDATE "jobs" SET "state" = ${lit(JobState.QUEUED)}, "last_seq" = "last_seq" + 1, "updated_at" = ${now}
       WHERE "id" IN (SELECT "id" FROM "due") AND "state" = ${lit(JobState.SCHEDULED)}
       RETURNING "id", "last_seq", "attempts"),
-    "events" AS (
-      INSERT INTO "job_events" ("job_id", "seq", "type", "from_state", "to_state", "attempt", "data", "created_at")
-      SELECT "id", "last_seq", ${lit(JobEventType.PROMOTED)}, ${lit(JobState.SCHEDULED)}, ${lit(JobState.QUEUED)}, "attempts",
-        NULL, ${now}
-      FROM "promoted"
-      RETURNING "id", "job_id")
+    "events" AS (${transitionEvents("promoted", JobEventType.PROMOTED, JobState.SCHEDULED, JobState.QUEUED, sql`NULL`, now)})
     SELECT "p"."id" AS "job_id", "p"."last_seq", "p"."attempts", "e"."id" AS "_event_id"
     FROM "promoted" AS "p" JOIN "events" AS "e" ON "e"."job_id" = "p"."id"`);
 }
