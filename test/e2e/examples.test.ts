@@ -32,15 +32,12 @@ describe("examples", () => {
     await db?.dispose();
   });
 
+  /** examples/producer.ts enqueueing `payload` to the example worker's queue. */
+  const runProducer = (payload: string) =>
+    runScript("examples/producer.ts", ["--url", server.url, "--queue", "demo", "--payload", payload]);
+
   it("producer.ts awaits its job's result through a subscription (exit 0 when it succeeded)", async () => {
-    const producer = runScript("examples/producer.ts", [
-      "--url",
-      server.url,
-      "--queue",
-      "demo",
-      "--payload",
-      '{"ms": 200}',
-    ]);
+    const producer = runProducer('{"ms": 200}');
     expect(await producer.exited).toBe(0);
     const types = producer.json.filter((l) => "type" in l).map((l) => l.type);
     expect(types).toEqual(["ENQUEUED", "CLAIMED", "SUCCEEDED"]);
@@ -48,14 +45,7 @@ describe("examples", () => {
   }, 60_000);
 
   it("producer.ts exits 1 when the job fails for good", async () => {
-    const producer = runScript("examples/producer.ts", [
-      "--url",
-      server.url,
-      "--queue",
-      "demo",
-      "--payload",
-      '{"fail": "permanent"}',
-    ]);
+    const producer = runProducer('{"fail": "permanent"}');
     expect(await producer.exited).toBe(1);
     expect(producer.json.at(-1)).toMatchObject({ state: "FAILED", error: { code: "NonRetryableError" } });
   }, 60_000);
