@@ -587,24 +587,37 @@ export class JobService {
     let swept = 0;
     for (const { id, leaseToken } of expired) {
       try {
-        await this.decideAndWrite(id, "expireLease", TRANSITIONS.expireLease.from, leaseToken, (job, at) => {
-          const spec = this.endOfRun(job, at, {
-            retryable: true,
-            retryInMs: undefined,
-            error: {
-              errorMessage: `lease expired at ${job.leaseExpiresAt?.toISOString() ?? "?"} (worker ${job.workerId ?? "?"})`,
-              errorCode: LEASE_EXPIRED_CODE,
-              errorDetails: null,
-            },
-            clearToken: true,
-          });
-          return { ...spec, leaseExpiredBefore: at };
-        });
-        swept++;
+        const ended = await this.decideAndWrite(
+          id,
+          "expireLease",
+          TRANSITIONS.expireLease.from,
+          leaseToken,
+          (job, at) => {
+            // Re-checked on every read against this attempt's time: a heartbeat that
+            // landed after findExpiredLeases extended the lease, so the job is
+            // skipped (returned as it is) instead of retried until CAS_ATTEMPTS
+            // runs out. The write repeats the check (leaseExpiredBefore).
+            if (job.leaseExpiresAt === null || job.leaseExpiresAt.getTime() >= at.getTime()) return job;
+            const spec = this.endOfRun(job, at, {
+              retryable: true,
+              retryInMs: undefined,
+              error: {
+                errorMessage: `lease expired at ${job.leaseExpiresAt?.toISOString() ?? "?"} (worker ${job.workerId ?? "?"})`,
+                errorCode: LEASE_EXPIRED_CODE,
+                errorDetails: null,
+              },
+              clearToken: true,
+            });
+            return { ...spec, leaseExpiredBefore: at };
+          },
+        );
+        if (ended.state !== JobState.RUNNING) swept++;
       } catch (e) {
-        // Another sweeper, a late heartbeat or the worker itself got there first.
+        // Another sweeper, a late heartbeat or the worker itself got there first:
+        // expected, not an error. Anything else is reported for this job only, so
+        // one job's contention never leaves the rest of the tick's leases RUNNING.
         const error = coerceError(e);
-        if (!(error instanceof LeaseLostError || error instanceof InvalidTransitionError)) throw error;
+        if (!(error instanceof LeaseLostError || error instanceof InvalidTransitionError)) this.onError(error);
       }
     }
     return swept;
@@ -686,7 +699,12 @@ export class JobService {
         from: TRANSITIONS.fail.from,
         to: JobState.CANCELLED,
         patch: { ...o.error, ...lease, finishedAt: now },
-        event: { type: JobEventType.CANCELLED, data: { reason: o.error.errorMessage ?? null } },
+        // The schema documents LEASE_EXPIRED as covering RUNNING → CANCELLED (a swept
+        // cancel-requested lease); a worker acknowledging the cancel records CANCELLED.
+        event: {
+          type: o.clearToken ? JobEventType.LEASE_EXPIRED : JobEventType.CANCELLED,
+          data: { reason: o.error.errorMessage ?? null },
+        },
       };
     }
     if (o.retryable && job.attempts < job.maxAttempts) {

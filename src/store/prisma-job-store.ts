@@ -797,6 +797,9 @@ export class PrismaJobStore implements JobStore {
   }
 
   async findExpiredLeases(now: Date, limit: number): Promise<{ id: string; leaseToken: string }[]> {
+    // A lease ending at T is live at T (strict <); the sweep's guarded write re-checks
+    // the same bound (leaseExpiredBefore), and job-service skips a job whose lease a
+    // heartbeat extended meanwhile instead of retrying it.
     const rows = await this.direct.$queryRaw<Row[]>(sql`
       SELECT "id", "lease_token" FROM "jobs"
       WHERE "lease_expires_at" < ${now} AND "state" = ${JobState.RUNNING}

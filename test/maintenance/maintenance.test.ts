@@ -383,7 +383,7 @@ describe.each(BACKENDS)("maintenance on %s", (dialect) => {
         "enqueued",
         "claimed",
         "cancel_requested",
-        "cancelled",
+        "lease_expired" /* the schema: LEASE_EXPIRED covers RUNNING → CANCELLED */,
       ]);
       expect(await s.jobs.getJob(edge)).toMatchObject({ state: "RUNNING", lastSeq: 2 });
       expect(await s.jobs.getJob(alive)).toMatchObject({ state: "RUNNING", lastSeq: 2 });
