@@ -476,10 +476,11 @@ export class Worker {
         outcomes = await this.transport.complete(batch.map((b) => b.item));
       } catch (error) {
         this.emit("error", { error, during: "complete" });
-        // Keep trying while the leases may still hold; after that the jobs
-        // will run again elsewhere (at least once) and the results are moot.
-        const now = Date.now();
-        const keep = batch.filter((b) => b.job.leaseExpiresAt.getTime() > now || this.stopRequested);
+        // Keep every result until the server has answered for it: only the
+        // server's clock decides whether a lease still holds (this machine's
+        // may run minutes ahead), and a per-item LEASE_LOST / INVALID_TRANSITION
+        // answer below is what drops one (issue 19).
+        const keep = batch;
         if (this.stopRequested && failures >= 3) {
           this.emit("error", {
             error: new Error(`stopping: gave up reporting ${batch.length} results; those jobs will run again`),
