@@ -40,6 +40,15 @@ export const PEER_SCENARIOS = [
 ];
 const PRIMARY: Record<string, [string, string]> = { "pickup-inprocess": ["p50Ms", "ms"] };
 
+/** How bench/peers/runner.ts sets each peer up (recorded with the figures). */
+const SETTINGS: Record<Peer, string> = {
+  "graphile-worker":
+    "run() with preset.worker.localQueue.size 500 and completeJobBatchDelay 0; pg pool max 10; addJob/addJobs of WorkerUtils",
+  "pg-boss":
+    "one work() per concurrency slot, each batchSize 100 (handled one job at a time) and pollingIntervalSeconds 0.5 (its minimum); pool max 10; send/insert",
+  bullmq: "defaults (completed jobs kept); Queue.add/addBulk; one Worker with the concurrency; Redis on 127.0.0.1:6379",
+};
+
 export interface PeerReport extends Repeated {
   peer: Peer;
   scenario: string;
@@ -49,6 +58,7 @@ export interface PeersResults {
   benchmark: "peers";
   mode: "quick" | "full";
   versions: Record<string, string>;
+  settings: Record<Peer, string>;
   skipped: Record<string, string>;
   results: PeerReport[];
 }
@@ -139,7 +149,14 @@ export async function runPeers(options: { quick: boolean; peers: Peer[]; scenari
   } finally {
     await admin(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
   }
-  return { benchmark: "peers", mode: options.quick ? "quick" : "full", versions: versions(), skipped, results };
+  return {
+    benchmark: "peers",
+    mode: options.quick ? "quick" : "full",
+    versions: versions(),
+    settings: SETTINGS,
+    skipped,
+    results,
+  };
 }
 
 export function peersResultsPath(day: string, quick: boolean): string {
