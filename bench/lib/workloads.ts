@@ -124,7 +124,7 @@ let walSchemas = 0;
  * when the count is read.
  */
 export async function countWal(url: string): Promise<(jobs: number) => Promise<Record<string, number>>> {
-  const schema = `jw_wal_${process.pid}_${walSchemas++}`;
+  const schema = `jobwire_bench_wal_${process.pid}_${walSchemas++}`;
   const inspect = await withPg(url, async (c) => {
     try {
       await c.query(`CREATE SCHEMA "${schema}"`);
@@ -148,11 +148,15 @@ export async function countWal(url: string): Promise<(jobs: number) => Promise<R
       ]);
       const figures: Record<string, number> = { walBytesPerJob: Number(bytes.rows[0]?.d) / jobs };
       if (inspect) {
-        const records = await c.query<{ n: string }>(
-          `SELECT sum(count)::text AS n FROM "${inspect}".pg_get_wal_stats($1::pg_lsn, $2::pg_lsn)`,
-          [from, to],
-        );
-        figures.walRecordsPerJob = Number(records.rows[0]?.n) / jobs;
+        // The extension may have gone meanwhile (someone else's schema it was
+        // found in was dropped): then the bytes alone.
+        const records = await c
+          .query<{ n: string }>(
+            `SELECT sum(count)::text AS n FROM "${inspect}".pg_get_wal_stats($1::pg_lsn, $2::pg_lsn)`,
+            [from, to],
+          )
+          .catch(() => null);
+        if (records) figures.walRecordsPerJob = Number(records.rows[0]?.n) / jobs;
       }
       await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       return figures;
