@@ -49,6 +49,7 @@ async function graphileWorker(): Promise<PeerQueue> {
   const schema = schemaName("graphile");
   const pool = new pg.Pool({ connectionString: PEERS_URL, max: 10 });
   pool.on("error", (e) => console.error(`graphile-worker pool: ${e.message}`));
+  pool.on("connect", (client) => client.on("error", (e) => console.error(`graphile-worker client: ${e.message}`)));
   const utils: WorkerUtils = await makeWorkerUtils({ pgPool: pool, schema });
   await utils.migrate();
   let runner: Runner | null = null;
