@@ -10,6 +10,8 @@ export default tseslint.config(
       "src/graphql/__generated__/",
       "src/client/__generated__/",
       "bench/results/",
+      // The peer runner bundled by bench/peers.ts (.gitignore).
+      "bench/peers/dist/",
       "coverage/",
       // Scratch probes of a working session; never committed (.gitignore).
       ".probe/",

@@ -39,35 +39,30 @@ import {
   machineFacts,
   memoryMiB,
   nowMs,
-  percentile,
+  postgresUrl,
   RESULTS_DIR,
   round3,
   scriptCommand,
-  spread,
   startServe,
 } from "./lib/common.ts";
-import type { Backend, Spread } from "./lib/common.ts";
+import type { Backend } from "./lib/common.ts";
+import {
+  countWal,
+  enqueueInBulk,
+  pickup,
+  QUEUE,
+  REPETITIONS,
+  repeatChild,
+  SCENARIO_TIMEOUT_MS,
+  size,
+  SIZES,
+  timedEnqueue,
+} from "./lib/workloads.ts";
+import type { Repeated, RunFigures } from "./lib/workloads.ts";
 
-const REPETITIONS = 3;
-const SIZES = {
-  full: { jobs: 10_000, pickup: 1_000 },
-  quick: { jobs: 1_000, pickup: 100 },
-};
-const CONCURRENT_CLIENTS = 10;
-const BULK = 1_000;
-const PICKUP_RATE_PER_S = 200;
-const QUEUE = "bench";
-/** A scenario process that takes longer than this is killed and reported as failed. */
-const SCENARIO_TIMEOUT_MS = 5 * 60_000;
 const SELF = scriptCommand(import.meta.url, "throughput");
 const DRAIN_WORKER = scriptCommand(import.meta.url, "drain-worker");
 const silent = pino({ level: "silent" });
-
-/** What one run of a scenario measured: named figures, and the server's peak RSS. */
-interface RunFigures {
-  figures: Record<string, number>;
-  serverPeakRssMiB: number;
-}
 
 interface Scenario {
   /** The figure the table leads with. */
@@ -76,45 +71,7 @@ interface Scenario {
   run(backend: Backend, quick: boolean): Promise<RunFigures>;
 }
 
-const size = (quick: boolean) => (quick ? SIZES.quick : SIZES.full);
-
 // ---- enqueue ---------------------------------------------------------------------
-
-interface BenchJob {
-  queue: string;
-  payload?: { i: number };
-}
-
-/**
- * Warms up with 50 single enqueues, then enqueues `n` jobs: in calls of BULK
- * one after another, or one per call from CONCURRENT_CLIENTS callers at once.
- * Seconds taken by the `n`.
- */
-async function timedEnqueue(
-  n: number,
-  bulk: boolean,
-  one: (job: BenchJob) => Promise<unknown>,
-  many: (jobs: BenchJob[]) => Promise<unknown>,
-): Promise<number> {
-  for (let i = 0; i < 50; i++) await one({ queue: "warmup" });
-  const started = nowMs();
-  if (bulk) {
-    for (let i = 0; i < n; i += BULK) {
-      await many(Array.from({ length: Math.min(BULK, n - i) }, (_, k) => ({ queue: QUEUE, payload: { i: i + k } })));
-    }
-  } else {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENT_CLIENTS }, async () => {
-        while (next < n) {
-          const i = next++;
-          await one({ queue: QUEUE, payload: { i } });
-        }
-      }),
-    );
-  }
-  return (nowMs() - started) / 1000;
-}
 
 async function enqueueInProcess(backend: Backend, quick: boolean, bulk: boolean): Promise<RunFigures> {
   const db = await freshDatabase(backend);
@@ -167,9 +124,7 @@ async function drainInProcess(backend: Backend, quick: boolean, concurrency: num
   try {
     const { jobs } = server.services;
     const n = size(quick).jobs;
-    for (let i = 0; i < n; i += BULK) {
-      await jobs.enqueueMany(Array.from({ length: Math.min(BULK, n - i) }, () => ({ queue: QUEUE })));
-    }
+    await enqueueInBulk(n, (list) => jobs.enqueueMany(list));
     let first: number | null = null;
     let last = 0;
     let completed = 0;
@@ -181,13 +136,17 @@ async function drainInProcess(backend: Backend, quick: boolean, concurrency: num
         if (++completed === n) resolve();
       });
     });
+    // The drain's WAL (claims, completions, their events), as for graphile-worker in bench/peers/.
+    const pgUrl = backend === "postgres" ? postgresUrl() : null;
+    const wal = pgUrl ? await countWal(pgUrl) : null;
     worker.start();
     await done;
     await worker.stop();
+    const walFigures = wal ? await wal(n) : {};
     const succeeded = await jobs.countJobs({ queue: QUEUE, states: ["SUCCEEDED"] });
     if (succeeded !== n) throw new Error(`expected ${n} SUCCEEDED jobs, found ${succeeded}`);
     const seconds = (last - (first ?? last)) / 1000;
-    return { figures: { jobsPerSecond: n / seconds, seconds }, serverPeakRssMiB: memoryMiB().peak };
+    return { figures: { jobsPerSecond: n / seconds, seconds, ...walFigures }, serverPeakRssMiB: memoryMiB().peak };
   } finally {
     await server.close();
     await db.dispose();
@@ -201,9 +160,7 @@ async function drainRemote(backend: Backend, quick: boolean): Promise<RunFigures
   const workers: ReturnType<typeof spawn>[] = [];
   try {
     const n = size(quick).jobs;
-    for (let i = 0; i < n; i += BULK) {
-      await client.enqueueJobs(Array.from({ length: Math.min(BULK, n - i) }, () => ({ queue: QUEUE })));
-    }
+    await enqueueInBulk(n, (list) => client.enqueueJobs(list));
     const reports: { firstStartMs: number | null; lastCompleteMs: number | null; completed: number }[] = [];
     const exited: Promise<void>[] = [];
     const ready: Promise<void>[] = [];
@@ -246,45 +203,6 @@ async function drainRemote(backend: Backend, quick: boolean): Promise<RunFigures
 }
 
 // ---- pickup latency ------------------------------------------------------------------
-
-/**
- * Enqueues `count` jobs at PICKUP_RATE_PER_S through `enqueue` (which resolves
- * once the enqueue is acknowledged) while `started` collects handler start
- * times; returns per-job latencies (handler start − acknowledgement, and
- * handler start − the moment the enqueue was sent).
- */
-async function pickup(
-  count: number,
-  enqueue: (i: number) => Promise<string>,
-  started: Map<string, number>,
-): Promise<Record<string, number>> {
-  const acks = new Map<string, { sent: number; ack: number }>();
-  const interval = 1000 / PICKUP_RATE_PER_S;
-  const begin = nowMs();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < count; i++) {
-    const wait = begin + i * interval - nowMs();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const sent = nowMs();
-    pending.push(enqueue(i).then((id) => void acks.set(id, { sent, ack: nowMs() })));
-  }
-  await Promise.all(pending);
-  const deadline = Date.now() + 60_000;
-  while ([...acks.keys()].some((id) => !started.has(id))) {
-    if (Date.now() > deadline) throw new Error("some jobs were never picked up");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  const fromAck = [...acks].map(([id, t]) => (started.get(id) as number) - t.ack).sort((a, b) => a - b);
-  const fromSend = [...acks].map(([id, t]) => (started.get(id) as number) - t.sent).sort((a, b) => a - b);
-  return {
-    p50Ms: percentile(fromAck, 50),
-    p95Ms: percentile(fromAck, 95),
-    p99Ms: percentile(fromAck, 99),
-    maxMs: fromAck.at(-1) ?? Number.NaN,
-    fromSendP50Ms: percentile(fromSend, 50),
-    fromSendP99Ms: percentile(fromSend, 99),
-  };
-}
 
 async function pickupInProcess(backend: Backend, quick: boolean): Promise<RunFigures> {
   const db = await freshDatabase(backend);
@@ -364,47 +282,9 @@ export const SCENARIOS: Record<string, Scenario> = {
 
 // ---- orchestration ---------------------------------------------------------------------
 
-export interface ScenarioReport {
+export interface ScenarioReport extends Repeated {
   scenario: string;
   backend: Backend;
-  status: "ok" | "failed";
-  error?: string;
-  repetitions: RunFigures[];
-  /** Median and min–max over repetitions, per figure (and serverPeakRssMiB). */
-  figures: Record<string, Spread>;
-}
-
-/** Runs one repetition in a fresh process: its peak RSS is its own. */
-function runChild(scenario: string, backend: Backend, quick: boolean): Promise<RunFigures> {
-  return new Promise((resolve, reject) => {
-    const args = [...SELF, "--child", scenario, "--backend", backend, ...(quick ? ["--quick"] : [])];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-    let result: RunFigures | null = null;
-    const timer = setTimeout(() => child.kill("SIGKILL"), SCENARIO_TIMEOUT_MS);
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-      if (line.startsWith("RESULT ")) result = JSON.parse(line.slice("RESULT ".length)) as RunFigures;
-      else console.log(line);
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0 && result) resolve(result);
-      else reject(new Error(`${scenario} on ${backend} exited with ${code ?? signal}`));
-    });
-  });
-}
-
-function summarise(runs: RunFigures[]): Record<string, Spread> {
-  const out: Record<string, Spread> = {};
-  for (const key of Object.keys(runs[0]?.figures ?? {})) out[key] = spread(runs.map((r) => r.figures[key] as number));
-  out.serverPeakRssMiB = spread(runs.map((r) => r.serverPeakRssMiB));
-  return out;
-}
-
-function format(s: Spread | undefined, unit: string): string {
-  if (!s) return "-";
-  const digits = unit === "ms" ? 2 : 0;
-  const f = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
-  return `${f(s.median)} ${unit} (${f(s.min)}–${f(s.max)})`;
 }
 
 export async function runThroughput(options: {
@@ -417,33 +297,13 @@ export async function runThroughput(options: {
   for (const backend of options.backends) {
     for (const name of options.scenarios) {
       const scenario = SCENARIOS[name] as Scenario;
-      const runs: RunFigures[] = [];
-      const startedAt = Date.now();
-      try {
-        for (let r = 0; r < repetitions; r++) runs.push(await runChild(name, backend, options.quick));
-        const report: ScenarioReport = {
-          scenario: name,
-          backend,
-          status: "ok",
-          repetitions: runs,
-          figures: summarise(runs),
-        };
-        reports.push(report);
-        console.log(
-          `${backend.padEnd(8)} ${name.padEnd(26)} ${format(report.figures[scenario.primary], scenario.unit).padEnd(34)} ` +
-            `server peak RSS ${format(report.figures.serverPeakRssMiB, "MiB")}  [${((Date.now() - startedAt) / 1000).toFixed(0)} s]`,
-        );
-      } catch (e) {
-        reports.push({
-          scenario: name,
-          backend,
-          status: "failed",
-          error: (e as Error).message,
-          repetitions: runs,
-          figures: {},
-        });
-        console.log(`${backend.padEnd(8)} ${name.padEnd(26)} FAILED: ${(e as Error).message}`);
-      }
+      const args = [...SELF, "--child", name, "--backend", backend, ...(options.quick ? ["--quick"] : [])];
+      const label = `${backend.padEnd(8)} ${name.padEnd(26)}`;
+      reports.push({
+        scenario: name,
+        backend,
+        ...(await repeatChild(label, args, repetitions, scenario.primary, scenario.unit)),
+      });
     }
   }
   return reports;

@@ -205,6 +205,8 @@ export async function machineFacts(): Promise<Record<string, unknown>> {
     memoryGiB: round1(os.totalmem() / 2 ** 30),
     platform: `${os.platform()} ${os.release()}`,
     node: process.version,
+    // Other work on the machine skews every figure; the 1, 5 and 15 minute load averages at the end of the run.
+    loadAverage: os.loadavg().map(round1),
   };
   try {
     const { sqliteDatabaseClass } = await import("../../src/store/sqlite/driver.ts");
