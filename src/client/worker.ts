@@ -480,7 +480,6 @@ export class Worker {
         // server's clock decides whether a lease still holds (this machine's
         // may run minutes ahead), and a per-item LEASE_LOST / INVALID_TRANSITION
         // answer below is what drops one (issue 19).
-        const keep = batch;
         if (this.stopRequested && failures >= 3) {
           this.emit("error", {
             error: new Error(`stopping: gave up reporting ${batch.length} results; those jobs will run again`),
@@ -488,7 +487,7 @@ export class Worker {
           });
           return;
         }
-        this.completions.unshift(...keep);
+        this.completions.unshift(...batch);
         await new Promise((resolve) => setTimeout(resolve, jitter(Math.min(100 * 2 ** failures++, 5_000))));
         continue;
       }
