@@ -86,7 +86,7 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { store, logger } = options;
-  const now = options.now ?? (() => new Date());
+  const now = options.now ?? (() => store.now());
   const onBusError = (e: Error) => logger.warn({ err: e }, "event bus");
   let bus: EventBus;
   if (options.bus) bus = options.bus;
@@ -148,6 +148,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           onError: (e) => logger.error({ err: e }, "maintenance tick failed"),
           ...options.maintenance,
         });
+
+  if (maintenance) {
+    // Before the first sweep and the first request (see JobStore.resumeLeases).
+    try {
+      const resumed = await store.resumeLeases(now());
+      if (resumed > 0) logger.info({ resumed }, "resumed the running leases of the previous run from now");
+    } catch (e) {
+      await closeEvents();
+      throw coerceError(e);
+    }
+  }
 
   const httpServer = createServer();
   const schema = createSchema();

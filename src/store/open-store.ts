@@ -8,6 +8,7 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ValidationError } from "../jobs/errors.ts";
+import { DatabaseClock } from "./clock.ts";
 import type { JobStore } from "./job-store.ts";
 import { migratePostgres, migrateSqlite } from "./migrator.ts";
 import type { MigrateProgress, MigrateResult } from "./migrator.ts";
@@ -31,6 +32,8 @@ export interface OpenStoreOptions {
   progress?: MigrateProgress;
   /** Sees every statement the store sends (to count or time round trips). */
   onStatement?: (statement: Sql) => void;
+  /** A background read of the database's clock failed (the clock keeps its last offset). */
+  onClockError?: (error: unknown) => void;
 }
 
 export function parseDatabaseUrl(url: string): DatabaseTarget {
@@ -70,14 +73,20 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   // Loaded only here: node-postgres costs ~8 MiB of memory a SQLite process never uses.
   const { PostgresClient } = await import("./postgres/postgres-client.ts");
   const client = new PostgresClient(target.url, { max: options.poolSize ?? 10 });
+  const readClock = postgresDialect.readClock!;
+  let clock: DatabaseClock;
   try {
-    // Fail fast with the driver's message when the database is unreachable.
-    await client.pool.query("SELECT 1");
+    // Every server on one database runs on the database's clock (clock.ts).
+    // Its first read also fails fast, with the driver's message, when the
+    // database is unreachable.
+    clock = await DatabaseClock.start(() => readClock(client), {
+      onError: (e) => options.onClockError?.(e),
+    });
   } catch (e) {
     await client.$disconnect();
     throw e;
   }
-  return new PrismaJobStore(observed(client, options), postgresDialect);
+  return new PrismaJobStore(observed(client, options), postgresDialect, clock);
 }
 
 function observed(client: SqlClient, options: OpenStoreOptions): SqlClient {
