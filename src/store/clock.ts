@@ -52,6 +52,7 @@ export class DatabaseClock implements StoreClock {
   private anchor: Anchor;
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
+  private last = 0;
 
   private constructor(
     private readonly read: ReadClock,
@@ -70,7 +71,12 @@ export class DatabaseClock implements StoreClock {
   }
 
   now(): Date {
-    return new Date(Math.round(this.anchor.reference + (performance.now() - this.anchor.mono)));
+    // Never backwards: a re-read may move the anchor back by its error (up to
+    // half a round trip), and a start must never be stamped before a finish
+    // this process stamped earlier (queue concurrency and rate limits compare them).
+    const ms = Math.max(this.last, Math.round(this.anchor.reference + (performance.now() - this.anchor.mono)));
+    this.last = ms;
+    return new Date(ms);
   }
 
   /** How far this process's wall clock is ahead of the reference (ms; negative = behind). */
@@ -95,6 +101,55 @@ export class DatabaseClock implements StoreClock {
 
   close(): void {
     clearInterval(this.timer);
+  }
+}
+
+/**
+ * One DatabaseClock per database per process, shared by every store opened on
+ * it (and closed with the last), so that stores of one process stamp one
+ * non-decreasing time: two clocks each off by their own fraction of a
+ * millisecond could stamp a claim's start before the finish it counted.
+ */
+export class SharedClocks {
+  private readonly clocks = new Map<string, { clock: Promise<DatabaseClock>; readers: Set<ReadClock> }>();
+
+  /** `read` reads through the caller's connections; the clock reads through any open caller's. */
+  async acquire(key: string, read: ReadClock, options: DatabaseClockOptions = {}): Promise<StoreClock> {
+    // A distinct function per caller, so one caller's close removes only its own.
+    const mine: ReadClock = () => read();
+    let shared = this.clocks.get(key);
+    if (shared) shared.readers.add(mine);
+    else {
+      const readers = new Set<ReadClock>([mine]);
+      const readAny: ReadClock = () => {
+        const first = readers.values().next();
+        return first.done ? Promise.reject(new Error("no open store to read the clock through")) : first.value();
+      };
+      shared = { clock: DatabaseClock.start(readAny, options), readers };
+      this.clocks.set(key, shared);
+    }
+    const entry = shared;
+    let clock: DatabaseClock;
+    try {
+      clock = await entry.clock;
+    } catch (e) {
+      entry.readers.delete(mine);
+      if (this.clocks.get(key) === entry) this.clocks.delete(key);
+      throw e;
+    }
+    let closed = false;
+    return {
+      now: () => clock.now(),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        entry.readers.delete(mine);
+        if (entry.readers.size === 0 && this.clocks.get(key) === entry) {
+          this.clocks.delete(key);
+          clock.close();
+        }
+      },
+    };
   }
 }
 

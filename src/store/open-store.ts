@@ -8,7 +8,7 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ValidationError } from "../jobs/errors.ts";
-import { DatabaseClock } from "./clock.ts";
+import { SharedClocks, type StoreClock } from "./clock.ts";
 import type { JobStore } from "./job-store.ts";
 import { migratePostgres, migrateSqlite } from "./migrator.ts";
 import type { MigrateProgress, MigrateResult } from "./migrator.ts";
@@ -19,6 +19,9 @@ import { observeStatements } from "./sql-client.ts";
 import type { SqlClient } from "./sql-client.ts";
 import { sqliteDialect } from "./sqlite/dialect.ts";
 import { SqliteClient } from "./sqlite/sqlite-client.ts";
+
+/** The database clocks of this process, one per database URL (clock.ts). */
+const DATABASE_CLOCKS = new SharedClocks();
 
 export type DatabaseTarget = { dialect: "sqlite"; filePath: string } | { dialect: "postgres"; url: string };
 
@@ -74,12 +77,12 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const { PostgresClient } = await import("./postgres/postgres-client.ts");
   const client = new PostgresClient(target.url, { max: options.poolSize ?? 10 });
   const readClock = postgresDialect.readClock!;
-  let clock: DatabaseClock;
+  let clock: StoreClock;
   try {
     // Every server on one database runs on the database's clock (clock.ts).
     // Its first read also fails fast, with the driver's message, when the
     // database is unreachable.
-    clock = await DatabaseClock.start(() => readClock(client), {
+    clock = await DATABASE_CLOCKS.acquire(target.url, () => readClock(client), {
       onError: (e) => options.onClockError?.(e),
     });
   } catch (e) {

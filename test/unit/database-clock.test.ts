@@ -1,6 +1,6 @@
 /** clock.ts: the store clock that follows a reference (the database's clock) by offset. */
 import { describe, expect, it } from "vitest";
-import { DatabaseClock } from "../../src/store/clock.ts";
+import { DatabaseClock, SharedClocks } from "../../src/store/clock.ts";
 
 describe("DatabaseClock", () => {
   it("runs on the reference's time, advanced by the monotonic clock between reads", async () => {
@@ -66,5 +66,42 @@ describe("DatabaseClock", () => {
         throw new Error("connection refused");
       }),
     ).rejects.toThrow("connection refused");
+  });
+});
+
+describe("SharedClocks", () => {
+  it("one clock per key, read through any open user, closed with the last; never backwards", async () => {
+    const clocks = new SharedClocks();
+    const reads: string[] = [];
+    const reader = (name: string) => async () => {
+      reads.push(name);
+      return Date.now() + 1_000;
+    };
+    const a = await clocks.acquire("db", reader("a"), { resyncMs: 60_000 });
+    const b = await clocks.acquire("db", reader("b"), { resyncMs: 60_000 });
+    expect(reads).toEqual(["a", "a", "a"]); // one start (3 samples), through the first user
+    let previous = 0;
+    for (let i = 0; i < 1_000; i++) {
+      const t = (i % 2 === 0 ? a : b).now().getTime();
+      expect(t).toBeGreaterThanOrEqual(previous);
+      previous = t;
+    }
+    a.close();
+    expect(Math.abs(b.now().getTime() - (Date.now() + 1_000))).toBeLessThan(20);
+    b.close();
+    const c = await clocks.acquire("db", reader("c"), { resyncMs: 60_000 });
+    expect(reads.slice(3)).toEqual(["c", "c", "c"]); // a new clock after the last close
+    c.close();
+  });
+
+  it("a failed first read fails every waiting user and leaves no clock behind", async () => {
+    const clocks = new SharedClocks();
+    const failing = async (): Promise<number> => {
+      throw new Error("connection refused");
+    };
+    await expect(clocks.acquire("db", failing)).rejects.toThrow("connection refused");
+    const ok = await clocks.acquire("db", async () => Date.now());
+    expect(Math.abs(ok.now().getTime() - Date.now())).toBeLessThan(20);
+    ok.close();
   });
 });
