@@ -228,7 +228,7 @@ export class PrismaJobStore implements JobStore {
         VALUES (${j.queue}, ${j.state}, ${this.jsonOrNull(j.payload)}, ${priority}, ${j.runAt},
           ${maxAttempts}, ${this.sqlOf.json(backoff)}, ${j.idempotencyKey}, ${this.sqlOf.json(j.tags)},
           ${this.jsonOrNull(j.metadata)}, 1, ${now}, ${now})
-        ON CONFLICT ("queue", "idempotency_key") DO NOTHING
+        ON CONFLICT ("queue", "idempotency_key") WHERE "idempotency_key" IS NOT NULL DO NOTHING
         RETURNING *`);
       const row = inserted[0];
       if (row) {
