@@ -9,6 +9,15 @@
  *   fails with the caller's overflow error (SUBSCRIPTION_OVERFLOW) and drops
  *   what it held: memory stays bounded, and the client learns exactly that it
  *   must resume, instead of silently missing events.
+ * - Read confirmation (WebSocket, src/server/websocket.ts): graphql-ws stops
+ *   pulling only once the socket stops draining, and the kernel's buffers take
+ *   megabytes first, i.e. tens of thousands of small events a stalled client
+ *   never read. So a transport that can tell what the client has read calls
+ *   `confirmReads()` and then `confirmRead(n)` as the client proves it read
+ *   the first n items taken (its answers to pings sent behind them); items
+ *   taken but not yet confirmed count against `maxBuffer` like buffered ones,
+ *   and a reader that stops overflows within `maxBuffer` events. Without it
+ *   (SSE, in-process) only the buffer counts.
  * - Written by hand rather than as an async generator: a generator suspended
  *   in `await` cannot be returned from until that await settles, so a client
  *   that unsubscribes from an idle stream would leak it. Here return()
@@ -23,9 +32,19 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
   private failure: Error | null = null;
   private wakeConsumer: (() => void) | null = null;
   private last: T | undefined;
+  /** Items handed to the consumer, and how many of them the client is known to have read. */
+  private taken = 0;
+  private confirmed = 0;
+  private confirming = false;
+  /**
+   * The error that ends this stream for a client that fell behind (`stalled`
+   * false) or stopped reading altogether (true), given the last item sent to
+   * it; set by the source, used by transports that cut a stalled client.
+   */
+  overflowError: ((lastSent: T | undefined, stalled: boolean) => Error) | null = null;
 
   constructor(
-    private readonly maxBuffer: number,
+    readonly maxBuffer: number,
     private readonly onEnd: () => void,
   ) {}
 
@@ -38,10 +57,26 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     return this.last;
   }
 
-  /** Queues a live item; fails the stream with `overflow()` when the buffer is full. */
+  /** Items waiting to be taken plus, when reads are confirmed, those taken but not known read. */
+  get unread(): number {
+    return this.buffer.length + (this.confirming ? this.taken - this.confirmed : 0);
+  }
+
+  /** From now on, items taken count as unread until `confirmRead` covers them. */
+  confirmReads(): void {
+    this.confirming = true;
+    this.confirmed = this.taken;
+  }
+
+  /** The client has read the first `count` items taken (a count, not a delta; never goes back). */
+  confirmRead(count: number): void {
+    this.confirmed = Math.max(this.confirmed, Math.min(count, this.taken));
+  }
+
+  /** Queues a live item; fails the stream with `overflow()` when `maxBuffer` are unread. */
   push(item: T, overflow: () => Error): void {
     if (this.state !== "open") return;
-    if (this.buffer.length >= this.maxBuffer) {
+    if (this.unread >= this.maxBuffer) {
       this.fail(overflow());
       return;
     }
@@ -85,6 +120,7 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
       const item = this.buffer.shift();
       if (item !== undefined) {
         this.last = item;
+        this.taken++;
         return { value: item, done: false };
       }
       if (this.state === "failed") {
