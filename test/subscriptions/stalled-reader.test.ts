@@ -195,7 +195,9 @@ describe.each(BACKENDS)("a subscriber whose client stops reading, on %s", (diale
       const KEEP_ALIVE = kind === "stall" ? 200 : 60_000;
       const s = await start({ subscriptionBuffer: BUFFER, wsKeepAliveMs: KEEP_ALIVE });
       const { Captured, sockets, tcp } = capturingWebSocket();
-      const sdk = new JobwireClient({ url: s.url, webSocketImpl: Captured, retryDelayMs: () => 50 });
+      // A long retry pause: what ends the subscription here is no network fault,
+      // so the SDK must resume at once, not after a back-off.
+      const sdk = new JobwireClient({ url: s.url, webSocketImpl: Captured, retryDelayMs: () => 30_000 });
       sdks.push(sdk);
       const events: JobEventFieldsFragment[] = [];
       const watch = await sdk.watchJobChanges({ filter: { queues: ["stall"] } });
