@@ -17,8 +17,9 @@
  * (LiveStream.confirmRead). The stream counts events written but not
  * confirmed against its buffer (`subscriptionBuffer`), so a reader that
  * stopped is ended with SUBSCRIPTION_OVERFLOW within that many events. A probe
- * goes out once a quarter of some subscription's buffer was written since the
- * last one, and at every keep-alive tick; at most MAX_PROBES wait unanswered
+ * goes out once an eighth of some subscription's buffer was written since the
+ * last one (so what is confirmed lags by at most that plus a round trip), and
+ * at every keep-alive tick; at most MAX_PROBES wait unanswered
  * (beyond that the confirmation is coarser, never wrong). Pings are
  * control frames every WebSocket client answers by itself (browsers
  * included): no protocol change.
@@ -108,7 +109,7 @@ export class SocketReadTracker {
     t.written++;
     t.lastWritten = t.stream.lastTaken;
     this.lastEventId = eventIdOf(t.lastWritten) ?? this.lastEventId;
-    if (++t.sinceProbe >= Math.max(1, Math.floor(t.stream.maxBuffer / 4)) && !this.probeScheduled) {
+    if (++t.sinceProbe >= Math.max(1, Math.floor(t.stream.maxBuffer / 8)) && !this.probeScheduled) {
       // Not now: this message is not on the socket yet, and the ping must follow it.
       this.probeScheduled = true;
       setImmediate(() => {

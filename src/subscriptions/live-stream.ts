@@ -16,8 +16,12 @@
  *   `confirmReads()` and then `confirmRead(n)` as the client proves it read
  *   the first n items taken (its answers to pings sent behind them); items
  *   taken but not yet confirmed count against `maxBuffer` like buffered ones,
- *   and a reader that stops overflows within `maxBuffer` events. Without it
- *   (SSE, in-process) only the buffer counts.
+ *   and a reader that stops overflows within `maxBuffer` live events. Replayed
+ *   items do not count: replay is pulled, so what a stalled reader can hold
+ *   of it is bounded by the socket, and a reader replaying a long history
+ *   over a slow link would otherwise be ended by the first live event after
+ *   catching up (what was in flight then is not a backlog it cannot read).
+ *   Without confirmation (SSE, in-process) only the buffer counts.
  * - Written by hand rather than as an async generator: a generator suspended
  *   in `await` cannot be returned from until that await settles, so a client
  *   that unsubscribes from an idle stream would leak it. Here return()
@@ -36,6 +40,8 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
   private taken = 0;
   private confirmed = 0;
   private confirming = false;
+  /** Replayed items at the head of the buffer (they never count as unread once taken). */
+  private replayQueued = 0;
   /**
    * The error that ends this stream for a client that fell behind (`stalled`
    * false) or stopped reading altogether (true), given the last item sent to
@@ -112,6 +118,7 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     this.state = "failed";
     this.failure = error;
     this.buffer.length = 0;
+    this.replayQueued = 0;
     this.finish();
   }
 
@@ -121,6 +128,10 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
       if (item !== undefined) {
         this.last = item;
         this.taken++;
+        if (this.replayQueued > 0) {
+          this.replayQueued--;
+          this.confirmed = this.taken;
+        }
         return { value: item, done: false };
       }
       if (this.state === "failed") {
@@ -137,7 +148,10 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
           this.fail(e instanceof Error ? e : new Error(String(e)));
           continue;
         }
-        if (this.state === "open") this.buffer.push(...items);
+        if (this.state === "open") {
+          this.buffer.push(...items);
+          this.replayQueued += items.length;
+        }
         continue;
       }
       await new Promise<void>((resolve) => (this.wakeConsumer = resolve));
@@ -148,6 +162,7 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     if (this.state === "open") {
       this.state = "ended";
       this.buffer.length = 0;
+      this.replayQueued = 0;
       this.finish();
     } else this.state = "ended";
     return { value: undefined, done: true };

@@ -101,4 +101,26 @@ describe("LiveStream", () => {
     expect(stream.open).toBe(true);
     expect(stream.unread).toBe(0);
   });
+
+  it("does not count replayed items as unread once taken", async () => {
+    const stream = new LiveStream<number>(3, () => {});
+    stream.confirmReads();
+    const pages = [
+      [1, 2, 3],
+      [4, 5],
+    ];
+    stream.refill = async () => {
+      const page = pages.shift() ?? [];
+      if (pages.length === 0) stream.refill = null;
+      return page;
+    };
+    for (let i = 1; i <= 5; i++) expect((await stream.next()).value).toBe(i);
+    expect(stream.unread).toBe(0);
+    for (let i = 6; i <= 8; i++) stream.push(i, overflow);
+    expect(stream.open).toBe(true);
+    for (let i = 6; i <= 8; i++) expect((await stream.next()).value).toBe(i);
+    expect(stream.unread).toBe(3); // live items count until confirmed
+    stream.push(9, overflow);
+    expect(stream.open).toBe(false);
+  });
 });
