@@ -10,8 +10,8 @@
  *   the error with the last event id, and a subscription from that id gets
  *   the rest, no gap, no duplicate;
  * - a socket that stops answering pings is closed with 4408 and the reason
- *   "stalled: no pong within N ms; last event id X" after the subscription's
- *   SUBSCRIPTION_OVERFLOW (stalled), not cut with 1006;
+ *   "stalled: no pong within N ms; last event id X" after each subscription's
+ *   SUBSCRIPTION_OVERFLOW (stalled, with its own cursor), not cut with 1006;
  * - the SDK's live subscription resumes across both with every event once.
  * Real server, real graphql-ws clients over `ws`, SQLite and PostgreSQL.
  */
@@ -22,7 +22,13 @@ import WebSocket from "ws";
 import type { ClientOptions } from "ws";
 import { JobwireClient } from "../../src/client/client.ts";
 import type { JobEventFieldsFragment } from "../../src/client/__generated__/graphql.ts";
-import { EnqueueJobsDocument, WatchJobChangesDocument } from "../../src/client/__generated__/graphql.ts";
+import {
+  CancelJobDocument,
+  EnqueueJobDocument,
+  EnqueueJobsDocument,
+  WatchJobChangesDocument,
+  WatchJobEventsDocument,
+} from "../../src/client/__generated__/graphql.ts";
 import { startTestServer } from "../helpers/api.ts";
 import type { TestServer, TestServerOptions } from "../helpers/api.ts";
 import { BACKENDS } from "../helpers/backends.ts";
@@ -152,17 +158,22 @@ describe.each(BACKENDS)("a subscriber whose client stops reading, on %s", (diale
     });
     clients.push(client);
     const sub = record(client, WatchJobChangesDocument, { filter: { queues: ["stall"] } });
-    await untilSubscribed(s.server, 1);
+    // A second subscription on the same socket, to a job in another queue.
+    const job = (await s.data(EnqueueJobDocument, { input: { queue: "other" } })).enqueueJob.job;
+    const jobSub = record(client, WatchJobEventsDocument, { jobId: job.id });
+    await untilSubscribed(s.server, 2);
+    await jobSub.waitForItems(1);
     await enqueue(s, 3);
     await sub.waitForItems(3);
 
     tcp().pause();
     const pausedAt = Date.now();
     await enqueue(s, 5); // fewer than the buffer: no overflow, the keep-alive decides
+    await s.data(CancelJobDocument, { jobId: job.id });
     // The server ends the subscription at the first keep-alive tick that finds
     // a ping unanswered since the previous tick: the same moment its old
     // keep-alive terminated the socket.
-    await until("the subscription ended", () => s.server.liveCounts().subscriptions === 0);
+    await until("the subscriptions ended", () => s.server.liveCounts().subscriptions === 0);
     const endedAfter = Date.now() - pausedAt;
     expect(endedAfter).toBeGreaterThanOrEqual(KEEP_ALIVE);
     expect(endedAfter).toBeLessThan(3 * KEEP_ALIVE + 1_000);
@@ -181,12 +192,22 @@ describe.each(BACKENDS)("a subscriber whose client stops reading, on %s", (diale
       lastSentEventId: got.at(-1),
       stalled: true,
     });
-    expect(closes).toEqual([
-      expect.objectContaining({
-        code: 4408,
-        reason: `stalled: no pong within ${KEEP_ALIVE} ms; last event id ${got.at(-1)}`,
-      }),
-    ]);
+    // Each subscription gets its own cursor: jobEvents resumes by seq.
+    expect(jobSub.items.map((i) => i.jobEvents.seq)).toEqual([1, 2]);
+    expect(jobSub.errors?.[0]?.extensions).toEqual({
+      code: "SUBSCRIPTION_OVERFLOW",
+      maxBuffer: BUFFER,
+      lastSentSeq: 2,
+      stalled: true,
+    });
+    // The reason names the last event sent on the connection, whichever
+    // subscription sent it.
+    const lastIds = [got.at(-1), jobSub.items.at(-1)?.jobEvents.id];
+    expect(closes).toHaveLength(1);
+    expect(closes[0]?.code).toBe(4408);
+    const reason = /^stalled: no pong within (\d+) ms; last event id (\d+)$/.exec(closes[0]?.reason ?? "");
+    expect(reason?.[1]).toBe(String(KEEP_ALIVE));
+    expect(lastIds).toContain(reason?.[2]);
   }, 60_000);
 
   it.each(["overflow", "stall"] as const)(
