@@ -59,11 +59,11 @@ export interface ServerOptions {
   databaseUrl?: string;
   /** The event bus (default: in-process on SQLite, LISTEN/NOTIFY on PostgreSQL). */
   bus?: EventBus;
-  /** Live events a subscription may hold unsent before SUBSCRIPTION_OVERFLOW ends it. */
+  /** Live events a subscription may have unread (unsent, or sent and not confirmed read) before SUBSCRIPTION_OVERFLOW ends it. */
   subscriptionBuffer?: number;
   /** Time a WebSocket client has to send connection_init (ms). */
   wsInitTimeoutMs?: number;
-  /** WebSocket ping interval; a client silent for one interval after a ping is dropped (ms). */
+  /** WebSocket keep-alive ping interval; a client silent for one interval after a ping is closed with 4408 stalled (ms). */
   wsKeepAliveMs?: number;
   /** The event feed's safety poll, for hints that never came (ms). */
   eventPollIntervalMs?: number;
