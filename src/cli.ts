@@ -34,6 +34,7 @@ Options:
       --max-body-bytes N      serve: largest request body (default ${SERVER_DEFAULTS.maxBodyBytes})
       --max-query-depth N     serve: deepest query nesting (default ${DEFAULT_QUERY_LIMITS.maxDepth})
       --max-query-cost N      serve: costliest query (default ${DEFAULT_QUERY_LIMITS.maxCost})
+      --max-mutation-fields N serve: most root fields (aliases included) of one mutation (default ${DEFAULT_QUERY_LIMITS.maxMutationFields})
       --shutdown-grace-ms N   serve: how long shutdown waits for in-flight requests (default ${SERVER_DEFAULTS.shutdownGraceMs})
       --subscription-buffer N serve: live events a subscription may have unread (unsent, or sent
                               and not confirmed read) before it is ended with SUBSCRIPTION_OVERFLOW
@@ -118,7 +119,11 @@ async function serve(config: Config): Promise<number> {
       port: config.port,
       host: config.host,
       introspection: config.introspection,
-      limits: { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost },
+      limits: {
+        maxDepth: config.maxQueryDepth,
+        maxCost: config.maxQueryCost,
+        maxMutationFields: config.maxMutationFields,
+      },
       maxBodyBytes: config.maxBodyBytes,
       maxPayloadBytes: config.maxPayloadBytes,
       shutdownGraceMs: config.shutdownGraceMs,

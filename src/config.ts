@@ -30,6 +30,8 @@ export interface Config {
   maxQueryDepth: number;
   /** serve: highest query cost (see src/graphql/limits.ts). */
   maxQueryCost: number;
+  /** serve: most root fields (aliases included) of one mutation operation. */
+  maxMutationFields: number;
   /** serve: how long shutdown waits for in-flight requests, in ms. */
   shutdownGraceMs: number;
   /** serve: live events a subscription may have unread (unsent, or not confirmed read) before SUBSCRIPTION_OVERFLOW. */
@@ -57,6 +59,7 @@ export const ENVIRONMENT = Object.freeze({
   JOBWIRE_MAX_BODY_BYTES: `serve: largest request body (default ${SERVER_DEFAULTS.maxBodyBytes})`,
   JOBWIRE_MAX_QUERY_DEPTH: `serve: deepest query (default ${DEFAULT_QUERY_LIMITS.maxDepth})`,
   JOBWIRE_MAX_QUERY_COST: `serve: costliest query (default ${DEFAULT_QUERY_LIMITS.maxCost})`,
+  JOBWIRE_MAX_MUTATION_FIELDS: `serve: most root fields of one mutation (default ${DEFAULT_QUERY_LIMITS.maxMutationFields})`,
   JOBWIRE_SHUTDOWN_GRACE_MS: `serve: wait for in-flight requests on shutdown (default ${SERVER_DEFAULTS.shutdownGraceMs})`,
   JOBWIRE_SUBSCRIPTION_BUFFER: `serve: live events a subscription may have unread (default ${SERVER_DEFAULTS.subscriptionBuffer})`,
   JOBWIRE_WS_INIT_TIMEOUT_MS: `serve: WebSocket connection_init timeout (default ${SERVER_DEFAULTS.wsInitTimeoutMs})`,
@@ -86,6 +89,7 @@ export function parseConfig(
         "max-body-bytes": { type: "string" },
         "max-query-depth": { type: "string" },
         "max-query-cost": { type: "string" },
+        "max-mutation-fields": { type: "string" },
         "shutdown-grace-ms": { type: "string" },
         "subscription-buffer": { type: "string" },
         "ws-init-timeout-ms": { type: "string" },
@@ -131,6 +135,12 @@ export function parseConfig(
       "--max-query-cost",
       DEFAULT_QUERY_LIMITS.maxCost,
       1_000_000_000,
+    ),
+    maxMutationFields: positiveInt(
+      values["max-mutation-fields"] ?? env.JOBWIRE_MAX_MUTATION_FIELDS,
+      "--max-mutation-fields",
+      DEFAULT_QUERY_LIMITS.maxMutationFields,
+      10_000,
     ),
     shutdownGraceMs: integerIn(
       values["shutdown-grace-ms"] ?? env.JOBWIRE_SHUTDOWN_GRACE_MS,

@@ -26,6 +26,7 @@ export function createFormatError(logger: Logger) {
     if (original instanceof JobwireError) {
       return { message: original.message, ...where, extensions: { ...original.details, code: original.code } };
     }
+    if (formatted.extensions?.code === "GRAPHQL_PARSE_FAILED") return publicParseError(formatted);
     if (original instanceof GraphQLError) {
       const cause = original.originalError;
       // A domain error raised while coercing input (e.g. in a scalar).
@@ -45,4 +46,25 @@ export function createFormatError(logger: Logger) {
       extensions: { code: "INTERNAL_SERVER_ERROR", errorId },
     };
   };
+}
+
+/**
+ * A parse failure as the client sees it: graphql-js's own syntax errors pass
+ * (they name the token and where); anything else the parser threw (a
+ * 5,000-deep list literal overflows its recursion: "Maximum call stack size
+ * exceeded") gets one generic message instead of the runtime's.
+ */
+export function publicParseError(formatted: GraphQLFormattedError): GraphQLFormattedError {
+  if (formatted.message.startsWith("Syntax Error")) return formatted;
+  return {
+    message: "the document could not be parsed: it is nested too deeply or is too large",
+    extensions: { code: "GRAPHQL_PARSE_FAILED" },
+  };
+}
+
+const SUGGESTION = / Did you mean .*\?$/;
+
+/** A validation message without graphql-js's "Did you mean …?" (which names schema fields). */
+export function withoutSuggestions(message: string): string {
+  return message.replace(SUGGESTION, "");
 }

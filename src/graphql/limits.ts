@@ -42,9 +42,19 @@ export interface QueryLimits {
   maxDepth: number;
   /** Highest estimated cost (see the model above). */
   maxCost: number;
+  /**
+   * Most root fields of one mutation operation, aliases and fragments
+   * included: each is a write (1,000 aliased enqueueJob fields would be 1,000
+   * jobs in one request; enqueueJobs is the batch form).
+   */
+  maxMutationFields: number;
 }
 
-export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({ maxDepth: 12, maxCost: 50_000 });
+export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({
+  maxDepth: 12,
+  maxCost: 50_000,
+  maxMutationFields: 50,
+});
 
 const PAGE_SIZE_ARGUMENTS = ["first", "last", "limit"];
 
@@ -54,9 +64,15 @@ const FIELD_WEIGHTS: Readonly<Record<string, number>> = Object.freeze({
   "JobConnection.totalCount": 10,
 });
 
-export interface QueryMeasure {
+interface Size {
   depth: number;
   cost: number;
+}
+
+export interface QueryMeasure extends Size {
+  /** Root field selections (aliases and fragments expanded, __typename not counted). */
+  rootFields: number;
+  operation: OperationDefinitionNode["operation"];
 }
 
 /** Measures an operation of a validated document. */
@@ -76,7 +92,7 @@ export function measureOperation(
       : operation.operation === "mutation"
         ? schema.getMutationType()
         : schema.getSubscriptionType();
-  if (!root) return { depth: 0, cost: 0 };
+  if (!root) return { depth: 0, cost: 0, rootFields: 0, operation: operation.operation };
 
   /** `perItem`: the page size of the parent connection, applied to its list fields. */
   const walk = (
@@ -85,7 +101,7 @@ export function measureOperation(
     level: number,
     seen: Set<string>,
     perItem = 1,
-  ): QueryMeasure => {
+  ): Size => {
     let depth = level - 1;
     let cost = 0;
     for (const selection of set.selections) {
@@ -117,7 +133,7 @@ export function measureOperation(
     level: number,
     seen: Set<string>,
     perItem: number,
-  ): QueryMeasure => {
+  ): Size => {
     const name = node.name.value;
     if (name.startsWith("__")) return { depth: 0, cost: 0 };
     const field = parent.getFields()[name];
@@ -134,7 +150,26 @@ export function measureOperation(
     return { depth: inner.depth, cost: repeat * (weight + (isList ? size : 1) * inner.cost) };
   };
 
-  return walk(operation.selectionSet, root, 1, new Set());
+  const countRootFields = (set: SelectionSetNode, seen: Set<string>): number => {
+    let n = 0;
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (!selection.name.value.startsWith("__")) n++;
+        continue;
+      }
+      const key = selection.kind === Kind.FRAGMENT_SPREAD ? selection.name.value : null;
+      const fragment = selection.kind === Kind.FRAGMENT_SPREAD ? fragments.get(selection.name.value) : selection;
+      if (!fragment || (key !== null && seen.has(key))) continue;
+      n += countRootFields(fragment.selectionSet, key !== null ? new Set([...seen, key]) : seen);
+    }
+    return n;
+  };
+
+  return {
+    ...walk(operation.selectionSet, root, 1, new Set()),
+    rootFields: countRootFields(operation.selectionSet, new Set()),
+    operation: operation.operation,
+  };
 }
 
 function pageSize(field: GraphQLField<unknown, unknown>, node: FieldNode, variables: Record<string, unknown>): number {
@@ -151,8 +186,21 @@ function pageSize(field: GraphQLField<unknown, unknown>, node: FieldNode, variab
   return typeof size === "number" && Number.isFinite(size) && size > 1 ? size : 1;
 }
 
-/** The error for an operation past a limit, or null when it is within both. */
+/** The error for an operation past a limit, or null when it is within all of them. */
 export function checkQueryLimits(measure: QueryMeasure, limits: QueryLimits): GraphQLError | null {
+  if (measure.operation === "mutation" && measure.rootFields > limits.maxMutationFields) {
+    return new GraphQLError(
+      `the mutation has ${measure.rootFields} root fields; the limit is ${limits.maxMutationFields} (send batches with enqueueJobs / completeJobs, or several requests)`,
+      {
+        extensions: {
+          code: "TOO_MANY_MUTATIONS",
+          rootFields: measure.rootFields,
+          maxMutationFields: limits.maxMutationFields,
+          http: { status: 400 },
+        },
+      },
+    );
+  }
   if (measure.depth > limits.maxDepth) {
     return new GraphQLError(`query is nested ${measure.depth} levels deep; the limit is ${limits.maxDepth}`, {
       extensions: { code: "QUERY_TOO_DEEP", depth: measure.depth, maxDepth: limits.maxDepth, http: { status: 400 } },

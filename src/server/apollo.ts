@@ -39,6 +39,8 @@ export function createApollo(options: ApolloOptions): ApolloServer<GraphQLContex
     // Shutdown is ours (server.ts close(), called by the CLI on SIGTERM/SIGINT), in our order.
     stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: false,
+    // No "Did you mean …?" in validation errors when the schema is not public.
+    hideSchemaDetailsFromClientErrors: !options.introspection,
     formatError: createFormatError(options.logger),
     logger: {
       debug: (m) => logger.debug(m),

@@ -45,7 +45,7 @@ import { WebSocketServer } from "ws";
 import type { WebSocket } from "ws";
 import { createContext } from "../graphql/context.ts";
 import type { Services } from "../graphql/context.ts";
-import { createFormatError } from "../graphql/errors.ts";
+import { createFormatError, publicParseError, withoutSuggestions } from "../graphql/errors.ts";
 import { checkQueryLimits, measureOperation } from "../graphql/limits.ts";
 import type { QueryLimits } from "../graphql/limits.ts";
 import { LiveStream } from "../subscriptions/live-stream.ts";
@@ -183,9 +183,15 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
         try {
           document = parse(payload.query);
         } catch (e) {
-          return coded([e instanceof GraphQLError ? e : new GraphQLError(String(e))], "GRAPHQL_PARSE_FAILED");
+          const { message } = publicParseError({ message: e instanceof Error ? e.message : String(e) });
+          return coded(
+            [new GraphQLError(message, { nodes: e instanceof GraphQLError ? e.nodes : null })],
+            "GRAPHQL_PARSE_FAILED",
+          );
         }
-        const invalid = validate(schema, document, rules);
+        const invalid = validate(schema, document, rules).map((e) =>
+          options.introspection ? e : new GraphQLError(withoutSuggestions(e.message), { nodes: e.nodes }),
+        );
         if (invalid.length > 0) return coded(invalid, "GRAPHQL_VALIDATION_FAILED");
         const operation = getOperationAST(document, payload.operationName);
         if (!operation) {

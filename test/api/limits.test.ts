@@ -13,6 +13,7 @@ import { QueuesDocument } from "../../src/client/__generated__/graphql.ts";
 import { onlyError as theOnlyError, startTestServer } from "../helpers/api.ts";
 import type { GraphQLResponse, TestServer, TestServerOptions } from "../helpers/api.ts";
 import { BACKENDS } from "../helpers/backends.ts";
+import { connect } from "../helpers/ws.ts";
 import type { Dialect } from "../../src/store/job-store.ts";
 
 /** An ad-hoc operation, typed by hand. */
@@ -181,6 +182,91 @@ describe.each(BACKENDS)("request limits on %s", (dialect: Dialect) => {
       const over = await server.post(paddedBody(LIMIT - base + 1));
       expect(over.status).toBe(413);
       await expectServing(server);
+    });
+  });
+
+  describe("hostile documents (issue 15 item 7)", () => {
+    const aliased = (n: number) =>
+      `mutation { ${Array.from({ length: n }, (_, i) => `a${i}: enqueueJob(input: { queue: "mail" }) { created }`).join(" ")} }`;
+    const deepList = `mutation { enqueueJob(input: { queue: "mail", payload: ${"[".repeat(5_000)}${"]".repeat(5_000)} }) { created } }`;
+    const GENERIC_PARSE = "the document could not be parsed: it is nested too deeply or is too large";
+
+    it("1,000 aliased enqueueJob fields are refused before execution (TOO_MANY_MUTATIONS): no job", async () => {
+      const server = await start();
+      const res = await server.request(typed<unknown>(aliased(1_000)));
+      expect(res.status).toBe(400);
+      expect(onlyError(res).extensions).toEqual({
+        code: "TOO_MANY_MUTATIONS",
+        rootFields: 1_000,
+        maxMutationFields: 50,
+      });
+      expect(await server.server.services.jobs.countJobs({ queue: "mail" })).toBe(0);
+      // 50 is the limit, not a refusal.
+      const ok = await server.request(typed<Record<string, unknown>>(aliased(50)));
+      expect(ok.status).toBe(200);
+      expect(Object.keys(ok.data ?? {})).toHaveLength(50);
+      await expectServing(server);
+    });
+
+    it("maxMutationFields is configurable", async () => {
+      const server = await start({ limits: { maxMutationFields: 2 } });
+      expect(onlyError(await server.request(typed<unknown>(aliased(3)))).extensions?.code).toBe("TOO_MANY_MUTATIONS");
+      expect((await server.request(typed<unknown>(aliased(2)))).status).toBe(200);
+    });
+
+    it("a 5,000-deep list literal gets a generic parse error, not the runtime's stack overflow", async () => {
+      const server = await start();
+      const res = await server.post({ query: deepList }, { "content-type": "application/json" });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { errors: GraphQLFormattedError[] };
+      expect(body.errors).toEqual([{ message: GENERIC_PARSE, extensions: { code: "GRAPHQL_PARSE_FAILED" } }]);
+      // A plain syntax error still says where.
+      const syntax = await server.post({ query: `{ job(id: "1" { id } }` }, { "content-type": "application/json" });
+      expect(((await syntax.json()) as { errors: GraphQLFormattedError[] }).errors[0]?.message).toMatch(
+        /^Syntax Error/,
+      );
+      await server.server.services.jobs.enqueue({ queue: "mail" });
+      await expectServing(server);
+    });
+
+    it("with introspection off, validation errors name no other schema field ('Did you mean')", async () => {
+      const open = await start();
+      expect((await open.error(typed<unknown>(`{ jobz { id } }`))).message).toMatch(/Did you mean "job"/);
+      await open.close();
+      t = undefined;
+      const closed = await start({ introspection: false });
+      const error = await closed.error(typed<unknown>(`{ jobz { id } }`));
+      expect(error.message).toBe('Cannot query field "jobz" on type "Query".');
+    });
+
+    it("the same refusals over graphql-ws", async () => {
+      const server = await start({ introspection: false });
+      const client = connect(server.url);
+      try {
+        // Raw strings: the test's own graphql-js could not even parse the deep one.
+        const first = (query: string) =>
+          new Promise<GraphQLFormattedError | undefined>((resolve, reject) => {
+            client.subscribe(
+              { query },
+              {
+                next: (r) => resolve(r.errors?.[0]),
+                error: (e: unknown) => (Array.isArray(e) ? resolve(e[0] as GraphQLFormattedError) : reject(e)),
+                complete: () => resolve(undefined),
+              },
+            );
+          });
+        expect((await first(aliased(51)))?.extensions?.code).toBe("TOO_MANY_MUTATIONS");
+        expect(await server.server.services.jobs.countJobs({ queue: "mail" })).toBe(0);
+        expect(await first(deepList)).toMatchObject({
+          message: GENERIC_PARSE,
+          extensions: { code: "GRAPHQL_PARSE_FAILED" },
+        });
+        expect(await first(`subscription { jobChangd { id } }`)).toMatchObject({
+          message: 'Cannot query field "jobChangd" on type "Subscription".',
+        });
+      } finally {
+        await client.dispose();
+      }
     });
   });
 

@@ -18,6 +18,7 @@ const DEFAULTS: Config = {
   maxBodyBytes: 8 * 1024 * 1024,
   maxQueryDepth: 12,
   maxQueryCost: 50_000,
+  maxMutationFields: 50,
   shutdownGraceMs: 10_000,
   subscriptionBuffer: 1_000,
   wsInitTimeoutMs: 3_000,
@@ -125,6 +126,15 @@ const OPTIONS: {
     value: 900,
     other: "1000000",
     otherValue: 1_000_000,
+  },
+  {
+    flag: "--max-mutation-fields",
+    env: "JOBWIRE_MAX_MUTATION_FIELDS",
+    key: "maxMutationFields",
+    raw: "5",
+    value: 5,
+    other: "200",
+    otherValue: 200,
   },
   {
     flag: "--shutdown-grace-ms",
@@ -299,6 +309,7 @@ describe("parseConfig", () => {
       "--max-body-bytes",
       "--max-query-depth",
       "--max-query-cost",
+      "--max-mutation-fields",
     ]) {
       for (const raw of ["1e3", "0x10", "1_000"]) {
         expect(configError([flag, raw]).message, `${flag} ${raw}`).toMatch(

@@ -8,7 +8,7 @@
  * The arithmetic is written next to each case, so a change to the model shows
  * up as one wrong figure rather than "some number moved".
  */
-import { Kind, parse } from "graphql";
+import { Kind, OperationTypeNode, parse } from "graphql";
 import type { OperationDefinitionNode } from "graphql";
 import { describe, expect, it } from "vitest";
 import { checkQueryLimits, DEFAULT_QUERY_LIMITS, measureOperation } from "../../src/graphql/limits.ts";
@@ -18,7 +18,7 @@ import { createSchema } from "../../src/graphql/schema.ts";
 const schema = createSchema();
 
 /** Measures the operation `operationName` (else the only one) of `source`. */
-function measure(source: string, variables: Record<string, unknown> = {}, operationName?: string): QueryMeasure {
+function full(source: string, variables: Record<string, unknown> = {}, operationName?: string): QueryMeasure {
   const document = parse(source);
   const operations = document.definitions.filter(
     (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
@@ -27,6 +27,20 @@ function measure(source: string, variables: Record<string, unknown> = {}, operat
   if (!operation) throw new Error(`no operation ${operationName ?? ""} in ${source}`);
   return measureOperation(schema, document, operation, variables);
 }
+
+/** full(), depth and cost only (what the depth and cost cases below compare). */
+function measure(source: string, variables: Record<string, unknown> = {}, operationName?: string) {
+  const { depth, cost } = full(source, variables, operationName);
+  return { depth, cost };
+}
+
+/** A query's measure with this depth and cost. */
+const q = (depth: number, cost: number): QueryMeasure => ({
+  depth,
+  cost,
+  rootFields: 1,
+  operation: OperationTypeNode.QUERY,
+});
 
 describe("measureOperation: depth", () => {
   it("counts field levels, a top-level field being level 1", () => {
@@ -215,21 +229,21 @@ describe("measureOperation: field weights", () => {
 });
 
 describe("checkQueryLimits", () => {
-  const limits = { maxDepth: 5, maxCost: 100 };
+  const limits = { maxDepth: 5, maxCost: 100, maxMutationFields: 3 };
 
   it("passes an operation at both limits", () => {
-    expect(checkQueryLimits({ depth: 5, cost: 100 }, limits)).toBeNull();
-    expect(checkQueryLimits({ depth: 0, cost: 0 }, limits)).toBeNull();
+    expect(checkQueryLimits(q(5, 100), limits)).toBeNull();
+    expect(checkQueryLimits(q(0, 0), limits)).toBeNull();
   });
 
   it("refuses one level too deep with QUERY_TOO_DEEP, naming the depth and the limit", () => {
-    const error = checkQueryLimits({ depth: 6, cost: 1 }, limits);
+    const error = checkQueryLimits(q(6, 1), limits);
     expect(error?.message).toBe("query is nested 6 levels deep; the limit is 5");
     expect(error?.extensions).toEqual({ code: "QUERY_TOO_DEEP", depth: 6, maxDepth: 5, http: { status: 400 } });
   });
 
   it("refuses one unit too costly with QUERY_TOO_COSTLY, naming the cost and the limit", () => {
-    const error = checkQueryLimits({ depth: 1, cost: 101 }, limits);
+    const error = checkQueryLimits(q(1, 101), limits);
     expect(error?.message).toBe(
       "query cost 101 exceeds the limit of 100; ask for smaller pages (first, last, limit) or fewer fields",
     );
@@ -237,20 +251,42 @@ describe("checkQueryLimits", () => {
   });
 
   it("reports depth first when both limits are passed", () => {
-    expect(checkQueryLimits({ depth: 6, cost: 101 }, limits)?.extensions.code).toBe("QUERY_TOO_DEEP");
+    expect(checkQueryLimits(q(6, 101), limits)?.extensions.code).toBe("QUERY_TOO_DEEP");
   });
 
-  it("by default allows 12 levels and a cost of 50,000", () => {
-    expect(DEFAULT_QUERY_LIMITS).toEqual({ maxDepth: 12, maxCost: 50_000 });
+  it("counts a mutation's root fields, aliases and fragments included, and refuses past the limit", () => {
+    const m = full(`mutation { a: cancelJob(jobId: "1") { id } b: cancelJob(jobId: "2") { id } ...F __typename }
+      fragment F on Mutation { c: retryJob(jobId: "3") { id } d: retryJob(jobId: "4") { id } }`);
+    expect([m.operation, m.rootFields]).toEqual(["mutation", 4]);
+    const error = checkQueryLimits(m, limits);
+    expect(error?.message).toBe(
+      "the mutation has 4 root fields; the limit is 3 (send batches with enqueueJobs / completeJobs, or several requests)",
+    );
+    expect(error?.extensions).toEqual({
+      code: "TOO_MANY_MUTATIONS",
+      rootFields: 4,
+      maxMutationFields: 3,
+      http: { status: 400 },
+    });
+    const three = full(
+      `mutation { a: cancelJob(jobId: "1") { id } b: cancelJob(jobId: "2") { id } c: cancelJob(jobId: "3") { id } }`,
+    );
+    expect(checkQueryLimits(three, limits)).toBeNull();
+    // Queries are bounded by their cost, not by this count.
+    expect(
+      checkQueryLimits(full(`{ a: queues { name } b: queues { name } c: queues { name } d: queues { name } }`), limits),
+    ).toBeNull();
+  });
+
+  it("by default allows 12 levels, a cost of 50,000 and 50 mutation fields", () => {
+    expect(DEFAULT_QUERY_LIMITS).toEqual({ maxDepth: 12, maxCost: 50_000, maxMutationFields: 50 });
     expect(Object.isFrozen(DEFAULT_QUERY_LIMITS)).toBe(true);
-    const deep = measure(`{ job(id: "1") { events { job { events { job { events { id } } } } } } }`);
+    const deep = full(`{ job(id: "1") { events { job { events { job { events { id } } } } } } }`);
     expect(deep.depth).toBe(7);
     expect(checkQueryLimits(deep, DEFAULT_QUERY_LIMITS)).toBeNull();
     // 302,001 > 50,000; 1 + 165 × 302 = 49,831 passes, 1 + 166 × 302 = 50,133 does not
     const source = `query Big($n: Int) { jobs(first: $n) { nodes { events(last: 100) { id seq type } } } }`;
-    expect(checkQueryLimits(measure(source, { n: 165 }), DEFAULT_QUERY_LIMITS)).toBeNull();
-    expect(checkQueryLimits(measure(source, { n: 166 }), DEFAULT_QUERY_LIMITS)?.extensions.code).toBe(
-      "QUERY_TOO_COSTLY",
-    );
+    expect(checkQueryLimits(full(source, { n: 165 }), DEFAULT_QUERY_LIMITS)).toBeNull();
+    expect(checkQueryLimits(full(source, { n: 166 }), DEFAULT_QUERY_LIMITS)?.extensions.code).toBe("QUERY_TOO_COSTLY");
   });
 });
