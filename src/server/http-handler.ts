@@ -3,16 +3,25 @@
  * answers), GET /readyz (the database answers and is migrated), GET /metrics
  * (Prometheus text, unless metrics are off). Request bodies are read here, so
  * their size limit holds before any parsing.
+ *
+ * Browser origins (src/auth/origins.ts): a /graphql request whose Origin is
+ * neither this server's nor one of --allowed-origins is refused with 403
+ * before anything runs, preflights included; an allowed one gets CORS headers
+ * naming exactly that origin.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HeaderMap } from "@apollo/server";
 import type { ApolloServer } from "@apollo/server";
 import type { Logger } from "pino";
+import { originAllowed } from "../auth/origins.ts";
 import type { GraphQLContext } from "../graphql/context.ts";
 
 export interface HttpHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
-  context: () => Promise<GraphQLContext>;
+  /** The context of one request (authenticates it: may throw UNAUTHENTICATED). */
+  context: (req: IncomingMessage) => Promise<GraphQLContext>;
+  /** Origins allowed besides the server's own. */
+  allowedOrigins: readonly string[];
   /** Resolves when ready; rejects with the reason otherwise. */
   checkReady: () => Promise<void>;
   /** The Prometheus page; absent: /metrics is not served. */
@@ -40,6 +49,7 @@ export function createHttpHandler(options: HttpHandlerOptions) {
     try {
       switch (url.pathname) {
         case GRAPHQL_PATH:
+          if (!cors(req, res, options.allowedOrigins)) return;
           return await graphql(req, res, url, options);
         case "/healthz":
           return sendJson(res, 200, { status: "ok" });
@@ -97,7 +107,7 @@ async function graphql(
   }
   const response = await options.apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method, headers, search: url.search, body },
-    context: options.context,
+    context: () => options.context(req),
   });
   for (const [name, value] of response.headers) res.setHeader(name, value);
   res.statusCode = response.status ?? 200;
@@ -107,6 +117,42 @@ async function graphql(
   }
   for await (const chunk of response.body.asyncIterator) res.write(chunk);
   res.end();
+}
+
+/** Headers a browser may send cross-origin (Apollo's CSRF check wants one of the last two). */
+const CORS_ALLOW_HEADERS = "authorization, content-type, apollo-require-preflight, x-apollo-operation-name";
+
+/**
+ * Origin check and CORS. Returns false when it answered the request itself
+ * (a refused origin, or a preflight).
+ */
+function cors(req: IncomingMessage, res: ServerResponse, allowed: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (!originAllowed(origin, req.headers.host, allowed)) {
+    sendJson(res, 403, {
+      errors: [
+        {
+          message: `origin ${origin ?? ""} is not allowed to call this API (see --allowed-origins)`,
+          extensions: { code: "FORBIDDEN" },
+        },
+      ],
+    });
+    return false;
+  }
+  if (origin !== undefined) {
+    res.setHeader("access-control-allow-origin", origin);
+    res.setHeader("vary", "Origin");
+  }
+  if (req.method?.toUpperCase() === "OPTIONS") {
+    res.writeHead(204, {
+      "access-control-allow-methods": "GET, POST, OPTIONS",
+      "access-control-allow-headers": CORS_ALLOW_HEADERS,
+      "access-control-max-age": "600",
+    });
+    res.end();
+    return false;
+  }
+  return true;
 }
 
 /**
