@@ -26,13 +26,19 @@ export interface HttpHandlerOptions {
   checkReady: () => Promise<void>;
   /** The Prometheus page; absent: /metrics is not served. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /**
+   * Throws an HttpAuthError unless the request may read /metrics (with auth
+   * required: a token without queue patterns, since the page covers every queue).
+   */
+  authorizeMetrics?: (req: IncomingMessage) => Promise<void>;
   maxBodyBytes: number;
   logger: Logger;
 }
 
 export const GRAPHQL_PATH = "/graphql";
 
-class HttpError extends Error {
+/** Thrown by authorizeMetrics: answered with its status and code. */
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -61,14 +67,16 @@ export function createHttpHandler(options: HttpHandlerOptions) {
             return sendJson(res, 503, { status: "unavailable", reason: (e as Error).message });
           }
         case "/metrics":
-          if (options.metrics) return sendText(res, 200, await options.metrics());
-          return notFound(res, url);
+          if (!options.metrics) return notFound(res, url);
+          await options.authorizeMetrics?.(req);
+          return sendText(res, 200, await options.metrics());
         default:
           return notFound(res, url);
       }
     } catch (e) {
       if (e instanceof HttpError) {
         if (e.status === 413) res.setHeader("connection", "close");
+        if (e.status === 401) res.setHeader("www-authenticate", "Bearer");
         return sendJson(res, e.status, { errors: [{ message: e.message, extensions: { code: e.code } }] });
       }
       logger.error({ err: e, path: url.pathname }, "HTTP request failed");

@@ -40,7 +40,7 @@ import { QueueService } from "../queues/queue-service.ts";
 import type { JobStore } from "../store/job-store.ts";
 import { createApollo } from "./apollo.ts";
 import { SERVER_DEFAULTS } from "./defaults.ts";
-import { createHttpHandler, GRAPHQL_PATH } from "./http-handler.ts";
+import { createHttpHandler, GRAPHQL_PATH, HttpError } from "./http-handler.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { attachGraphQLWebSocket } from "./websocket.ts";
 
@@ -225,6 +225,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     maxBodyBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
     ...(metrics && { metrics: () => metrics.render() }),
+    // The metrics page names every queue and its counts: with auth, an unscoped token.
+    ...(auth === "required" && {
+      authorizeMetrics: async (req: IncomingMessage) => {
+        let principal: Principal;
+        try {
+          principal = await principalOf(req);
+        } catch (e) {
+          throw new HttpError(401, "UNAUTHENTICATED", (e as Error).message);
+        }
+        if (principal.inScope !== null) {
+          throw new HttpError(403, "FORBIDDEN", "/metrics covers every queue: use a token without queue patterns");
+        }
+      },
+    }),
     logger,
   });
   httpServer.on("request", (req, res) => void handler(req, res));

@@ -359,6 +359,28 @@ describe.each(BACKENDS)("access control on %s", (dialect) => {
     }
     const basic = await gql(t, null, "query { lastEventId }", {}, { authorization: "Basic dXNlcjpwYXNz" });
     expect(basic.status).toBe(401);
+    const raw = await fetch(t.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ lastEventId }" }),
+    });
+    expect(raw.headers.get("www-authenticate")).toBe("Bearer");
+  });
+
+  it("/metrics needs a token without queue patterns; /healthz does not", async () => {
+    const metrics = (token: string | null) =>
+      fetch(t.url.replace("/graphql", "/metrics"), {
+        headers: token === null ? {} : { authorization: `Bearer ${token}` },
+      });
+    const none = await metrics(null);
+    expect(none.status).toBe(401);
+    expect(none.headers.get("www-authenticate")).toBe("Bearer");
+    expect((await metrics("jw_wrong")).status).toBe(401);
+    expect((await metrics(tokenOf("viewerA"))).status).toBe(403);
+    const ok = await metrics(tokenOf("viewer"));
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toMatch(/^# HELP/m);
+    expect((await fetch(t.url.replace("/graphql", "/healthz"))).status).toBe(200);
   });
 
   it("WebSocket without a token closes with 4401, with a bad one 4403; a good one subscribes", async () => {
@@ -442,6 +464,15 @@ describe.each(BACKENDS)("access control on %s", (dialect) => {
     expect(seen.filter((id) => onB.has(id))).toEqual([]);
     expect(new Set(seen)).toEqual(onA);
     expect(seen).toHaveLength(onA.size);
+
+    // A replay from the start is filtered the same way.
+    const replay = record(client, WatchJobChangesDocument, { afterEventId: "0" });
+    const replayed = (
+      await replay.waitUntil((xs) => xs.some((x) => x.jobChanged.jobId === last), "the replayed last event on a")
+    ).map((x) => x.jobChanged.jobId);
+    expect(replayed.filter((id) => onB.has(id))).toEqual([]);
+    for (const id of onA) expect(replayed).toContain(id);
+    replay.stop();
 
     // Asking for queue b explicitly is refused outright.
     const explicit = record(client, WatchJobChangesDocument, { filter: { queues: ["b"] } });
