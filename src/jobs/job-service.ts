@@ -111,7 +111,7 @@ export class JobService {
     readonly store: JobStore,
     options: JobServiceOptions = {},
   ) {
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? (() => store.now());
     this.random = options.random ?? Math.random;
     this.actor = options.actor ?? (() => null);
     this.maxPayloadBytes = options.maxPayloadBytes ?? LIMITS.defaultMaxPayloadBytes;

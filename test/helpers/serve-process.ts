@@ -21,9 +21,15 @@ export interface ServeProcess {
   stop(timeoutMs?: number): Promise<number | null>;
 }
 
-export async function startServeProcess(args: string[], timeoutMs = 30_000): Promise<ServeProcess> {
+/** `extraEnv`: more environment for the child (e.g. libfaketime's, helpers/faketime.ts). */
+export async function startServeProcess(
+  args: string[],
+  timeoutMs = 30_000,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<ServeProcess> {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("JOBWIRE_")) env[key] = value;
+  Object.assign(env, extraEnv);
   const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--log-format", "json", ...args], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
