@@ -3,6 +3,7 @@
  *
  *   jobwire serve [options]            migrate, then serve the GraphQL API until SIGTERM/SIGINT
  *   jobwire migrate [--database URL]   apply pending migrations, then exit
+ *   jobwire token create|list|revoke   manage API tokens (src/auth/)
  *   jobwire help                       usage
  *
  * Errors are one line on stderr and exit code 1 (2 for usage errors).
@@ -22,6 +23,10 @@ Usage:
   jobwire serve [options]            apply pending migrations, then serve the GraphQL API
                                      at http://HOST:PORT/graphql until SIGTERM or SIGINT
   jobwire migrate [--database URL]   apply pending database migrations and exit
+  jobwire token create --name N --role admin|producer|worker|viewer [--queues 'email,reports.*'] [--expires 30d]
+                                     create an API token and print it (shown this once)
+  jobwire token list                 list API tokens (names, roles, queues; never the tokens)
+  jobwire token revoke NAME          revoke a token: it stops working within a second
   jobwire help                       show this help
 
 Options:
@@ -43,6 +48,10 @@ Options:
       --ws-keepalive-ms N     serve: WebSocket keep-alive ping interval; a client that has not
                               answered by the next one is closed with 4408 stalled; 0 turns it off (default ${SERVER_DEFAULTS.wsKeepAliveMs})
       --metrics BOOL          serve: GET /metrics in Prometheus text format (default true)
+      --auth MODE             serve: required (every call needs an API token) or off; default off on
+                              a loopback host (127.0.0.1, ::1, localhost), required anywhere else
+      --allowed-origins LIST  serve: browser origins (https://app.example.com,…) allowed besides the
+                              server's own, for CORS and WebSocket handshakes (default none)
       --log-level LEVEL       fatal, error, warn, info (default), debug, trace or silent
       --log-format FORMAT     pretty or json (default: pretty on a terminal, else json)
 
@@ -55,10 +64,38 @@ Health: GET /healthz (the process answers), GET /readyz (the database answers an
 Metrics: GET /metrics (Prometheus text format; --metrics false turns it off).
 `;
 
+/** Flags only `token create` takes; taken out of argv before the shared flags are parsed. */
+const TOKEN_FLAGS = ["name", "role", "queues", "expires"] as const;
+type TokenFlags = Partial<Record<(typeof TOKEN_FLAGS)[number], string>>;
+
+function takeTokenFlags(argv: string[]): { rest: string[]; flags: TokenFlags } {
+  if (argv[0] !== "token") return { rest: argv, flags: {} };
+  const rest: string[] = [];
+  const flags: TokenFlags = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    const flag = TOKEN_FLAGS.find((f) => arg === `--${f}` || arg.startsWith(`--${f}=`));
+    if (!flag) {
+      rest.push(arg);
+      continue;
+    }
+    if (arg.includes("=")) flags[flag] = arg.slice(arg.indexOf("=") + 1);
+    else {
+      const value = argv[++i];
+      if (value === undefined) throw new ConfigError(`--${flag} needs a value`);
+      flags[flag] = value;
+    }
+  }
+  return { rest, flags };
+}
+
 export async function main(argv: string[]): Promise<number> {
   let parsed;
+  let tokenFlags: TokenFlags;
   try {
-    parsed = parseConfig(argv);
+    const taken = takeTokenFlags(argv);
+    tokenFlags = taken.flags;
+    parsed = parseConfig(taken.rest);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`jobwire: ${e.message}\nRun "jobwire help" for usage.\n`);
@@ -74,6 +111,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case "serve":
       return serve(config);
+    case "token":
+      return token(config, tokenFlags, positionals.slice(1));
     case "migrate": {
       const target = parseDatabaseUrl(config.databaseUrl);
       const where = target.dialect === "sqlite" ? target.filePath : redact(target.url);
@@ -89,6 +128,70 @@ export async function main(argv: string[]): Promise<number> {
     default:
       process.stderr.write(`jobwire: unknown command ${JSON.stringify(command)}\nRun "jobwire help" for usage.\n`);
       return 2;
+  }
+}
+
+async function token(config: Config, flags: TokenFlags, args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  if (action !== "create" && action !== "list" && action !== "revoke") {
+    process.stderr.write(`jobwire: token needs create, list or revoke\nRun "jobwire help" for usage.\n`);
+    return 2;
+  }
+  const { TokenService, parseDuration } = await import("./auth/token-service.ts");
+  const { splitQueuePatterns } = await import("./auth/queue-patterns.ts");
+  // Validate flags before touching the database.
+  let input: Parameters<InstanceType<typeof TokenService>["create"]>[0] | null = null;
+  if (action === "create") {
+    if (!flags.name || !flags.role) {
+      process.stderr.write(`jobwire: token create needs --name and --role\nRun "jobwire help" for usage.\n`);
+      return 2;
+    }
+    input = {
+      name: flags.name,
+      role: flags.role,
+      ...(flags.queues !== undefined && { queues: splitQueuePatterns(flags.queues) }),
+      ...(flags.expires !== undefined && { expiresInSeconds: parseDuration(flags.expires) }),
+    };
+  }
+  if (action === "revoke" && rest.length !== 1) {
+    process.stderr.write(`jobwire: token revoke needs one NAME\n`);
+    return 2;
+  }
+  const store = await openStore(config.databaseUrl, { poolSize: 1 });
+  try {
+    const tokens = new TokenService(store);
+    if (input) {
+      const created = await tokens.create(input);
+      const t = created.apiToken;
+      process.stderr.write(
+        `jobwire: created token ${t.name} (${t.role}, queues ${t.queues.length ? t.queues.join(",") : "all"}, ` +
+          `expires ${t.expiresAt ? t.expiresAt.toISOString() : "never"}). It is shown this once:\n`,
+      );
+      process.stdout.write(`${created.token}\n`);
+      return 0;
+    }
+    if (action === "list") {
+      const all = await tokens.list();
+      const now = Date.now();
+      process.stdout.write(`${["NAME", "ROLE", "QUEUES", "CREATED", "EXPIRES"].join("\t")}\n`);
+      for (const t of all) {
+        const expires = t.expiresAt
+          ? `${t.expiresAt.toISOString()}${t.expiresAt.getTime() <= now ? " (expired)" : ""}`
+          : "never";
+        const queues = t.queues.length ? t.queues.join(",") : "*";
+        process.stdout.write(`${[t.name, t.role, queues, t.createdAt.toISOString(), expires].join("\t")}\n`);
+      }
+      return 0;
+    }
+    const name = rest[0] ?? "";
+    if (!(await tokens.revoke(name))) {
+      process.stderr.write(`jobwire: no token named ${JSON.stringify(name)}\n`);
+      return 1;
+    }
+    process.stdout.write(`jobwire: revoked token ${name}\n`);
+    return 0;
+  } finally {
+    await store.close();
   }
 }
 
@@ -132,6 +235,8 @@ async function serve(config: Config): Promise<number> {
       wsInitTimeoutMs: config.wsInitTimeoutMs,
       wsKeepAliveMs: config.wsKeepAliveMs,
       metrics: config.metrics,
+      ...(config.auth !== null && { auth: config.auth }),
+      allowedOrigins: config.allowedOrigins,
     });
   } catch (e) {
     await store.close().catch(() => {});
@@ -167,7 +272,7 @@ async function serve(config: Config): Promise<number> {
     // Handlers first: a supervisor may signal as soon as it reads the line below.
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
-    logger.info({ url: running.url }, `jobwire listening on ${running.url}`);
+    logger.info({ url: running.url, auth: running.auth }, `jobwire listening on ${running.url}`);
   });
   return typeof process.exitCode === "number" ? process.exitCode : 0;
 }

@@ -3,6 +3,8 @@
  * Config. Flags win over environment variables; both win over defaults.
  */
 import { parseArgs } from "node:util";
+import { parseOrigins } from "./auth/origins.ts";
+import { JobwireError } from "./jobs/errors.ts";
 import { DEFAULT_QUERY_LIMITS } from "./graphql/limits.ts";
 import { LIMITS } from "./jobs/limits.ts";
 import { LOG_LEVELS } from "./server/logger.ts";
@@ -42,6 +44,10 @@ export interface Config {
   wsKeepAliveMs: number;
   /** serve: GET /metrics in Prometheus text format. */
   metrics: boolean;
+  /** serve: "required" or "off"; null: required unless the host is loopback. */
+  auth: "required" | "off" | null;
+  /** serve: browser origins allowed besides the server's own. */
+  allowedOrigins: string[];
   logLevel: LogLevel;
   /** null: readable logs when stdout is a terminal, JSON lines otherwise. */
   logPretty: boolean | null;
@@ -65,6 +71,8 @@ export const ENVIRONMENT = Object.freeze({
   JOBWIRE_WS_INIT_TIMEOUT_MS: `serve: WebSocket connection_init timeout (default ${SERVER_DEFAULTS.wsInitTimeoutMs})`,
   JOBWIRE_WS_KEEPALIVE_MS: `serve: WebSocket keep-alive interval, 0 = off (default ${SERVER_DEFAULTS.wsKeepAliveMs})`,
   JOBWIRE_METRICS: "serve: GET /metrics, true or false (default true)",
+  JOBWIRE_AUTH: "serve: required or off (default: off on a loopback host, else required)",
+  JOBWIRE_ALLOWED_ORIGINS: "serve: comma-separated browser origins allowed besides the server's own",
   JOBWIRE_LOG_LEVEL: `${LOG_LEVELS.join(", ")} (default info)`,
   JOBWIRE_LOG_FORMAT: "pretty or json (default: pretty on a terminal)",
 });
@@ -95,6 +103,8 @@ export function parseConfig(
         "ws-init-timeout-ms": { type: "string" },
         "ws-keepalive-ms": { type: "string" },
         metrics: { type: "string" },
+        auth: { type: "string" },
+        "allowed-origins": { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -169,10 +179,28 @@ export function parseConfig(
       3_600_000,
     ),
     metrics: bool(values.metrics ?? env.JOBWIRE_METRICS, "--metrics", true),
+    auth: authMode(values.auth ?? env.JOBWIRE_AUTH),
+    allowedOrigins: origins(values["allowed-origins"] ?? env.JOBWIRE_ALLOWED_ORIGINS),
     logLevel: oneOf(values["log-level"] ?? env.JOBWIRE_LOG_LEVEL, "--log-level", "info", LOG_LEVELS),
     logPretty: logFormat(values["log-format"] ?? env.JOBWIRE_LOG_FORMAT),
   };
   return { config, positionals };
+}
+
+function authMode(raw: string | undefined): "required" | "off" | null {
+  if (raw === undefined || raw === "") return null;
+  if (raw === "required" || raw === "off") return raw;
+  throw new ConfigError(`--auth must be required or off, got ${JSON.stringify(raw)}`);
+}
+
+function origins(raw: string | undefined): string[] {
+  if (raw === undefined || raw === "") return [];
+  try {
+    return parseOrigins(raw);
+  } catch (e) {
+    if (e instanceof JobwireError) throw new ConfigError(e.message);
+    throw e;
+  }
 }
 
 function integerIn(raw: string | undefined, name: string, fallback: number, min: number, max: number): number {

@@ -74,9 +74,17 @@ export interface JobwireClientOptions {
   url: string;
   /** The WebSocket endpoint; default: `url` with ws:// or wss://. */
   wsUrl?: string;
-  /** Extra headers on every HTTP request (e.g. authorization). */
+  /**
+   * An API token (`jobwire token create`): sent as `Authorization: Bearer …`
+   * on every HTTP request and as {"authorization": "Bearer …"} in
+   * graphql-ws's connection_init. A live subscription whose socket the server
+   * closes for the token (4401, 4403) ends with UNAUTHENTICATED / FORBIDDEN
+   * instead of retrying.
+   */
+  token?: string;
+  /** Extra headers on every HTTP request. */
   headers?: Record<string, string>;
-  /** Sent as graphql-ws connection_init payload. */
+  /** Sent as graphql-ws connection_init payload (merged over the token's). */
   connectionParams?: Record<string, unknown>;
   /**
    * A fetch to send requests with. Default: Node's http/https with a keep-alive
@@ -129,7 +137,11 @@ export class JobwireClient {
     this.options = options;
     this.url = options.url;
     this.wsUrl = options.wsUrl ?? options.url.replace(/^http/, "ws");
-    this.headers = { "content-type": "application/json", ...options.headers };
+    this.headers = {
+      "content-type": "application/json",
+      ...(options.token !== undefined && { authorization: `Bearer ${options.token}` }),
+      ...options.headers,
+    };
     this.fetchImpl = options.fetch ?? null;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.agent =
@@ -219,7 +231,12 @@ export class JobwireClient {
       // Resubscribing is ours (live-subscription.ts): graphql-ws would resubscribe
       // with the first variables and replay from the start.
       retryAttempts: 0,
-      ...(this.options.connectionParams && { connectionParams: this.options.connectionParams }),
+      ...((this.options.connectionParams || this.options.token !== undefined) && {
+        connectionParams: {
+          ...(this.options.token !== undefined && { authorization: `Bearer ${this.options.token}` }),
+          ...this.options.connectionParams,
+        },
+      }),
       on: {
         connected: () => this.setConnected(true),
         closed: () => this.setConnected(false),

@@ -166,6 +166,19 @@ export function openLiveSubscription<TData, TVars extends Record<string, unknown
       if (error.code === "SUBSCRIPTION_OVERFLOW") return scheduleRestart(error, 0);
       return end(error);
     }
+    // The server refused the token (4401: none, 4403: invalid, expired or
+    // revoked): retrying with the same token cannot help.
+    const closeCode = (e as { code?: unknown } | null)?.code;
+    if (closeCode === 4401 || closeCode === 4403) {
+      const reason = String((e as { reason?: unknown }).reason ?? "");
+      return end(
+        new JobwireRequestError(
+          closeCode === 4401 ? "UNAUTHENTICATED" : "FORBIDDEN",
+          `the server closed the WebSocket with ${closeCode}${reason ? `: ${reason}` : ""}`,
+          { details: { closeCode } },
+        ),
+      );
+    }
     // The server closed a socket that had stopped reading (4408 "stalled: …",
     // after a SUBSCRIPTION_OVERFLOW per subscription): not a network fault,
     // so resume from the cursor at once.

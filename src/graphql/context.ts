@@ -4,6 +4,7 @@
  * exactly as long as the operation).
  */
 import type { Logger } from "pino";
+import type { Principal, TokenService } from "../auth/token-service.ts";
 import type { JobService } from "../jobs/job-service.ts";
 import type { QueueService } from "../queues/queue-service.ts";
 import type { LiveService } from "../subscriptions/live-service.ts";
@@ -14,11 +15,14 @@ export interface Services {
   jobs: JobService;
   queues: QueueService;
   live: LiveService;
+  tokens: TokenService;
 }
 
 export interface GraphQLContext extends Services {
   loaders: Loaders;
   logger: Logger;
+  /** Who is calling (src/auth/): the verified token, or everyone when auth is off. */
+  principal: Principal;
 }
 
 /**
@@ -26,6 +30,11 @@ export interface GraphQLContext extends Services {
  * subscription, and each event must read the job as it is now; loaders still
  * batch the reads of one event's fields.
  */
-export function createContext(services: Services, logger: Logger, options: { cache?: boolean } = {}): GraphQLContext {
-  return { ...services, loaders: createLoaders(services.jobs, services.queues, options), logger };
+export function createContext(
+  services: Services,
+  logger: Logger,
+  principal: Principal,
+  options: { cache?: boolean } = {},
+): GraphQLContext {
+  return { ...services, loaders: createLoaders(services.jobs, services.queues, options), logger, principal };
 }

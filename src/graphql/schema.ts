@@ -1,12 +1,13 @@
 /**
  * The executable schema: the SDL files of schema/ (the contract) with the
- * resolvers of resolvers/.
+ * resolvers of resolvers/, each root field guarded by src/auth/guard.ts.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeExecutableSchema } from "@graphql-tools/schema";
 import type { GraphQLSchema } from "graphql";
+import { guardResolvers } from "../auth/guard.ts";
 import { resolvers } from "./resolvers/index.ts";
 
 const SCHEMA_DIR = join(dirname(fileURLToPath(import.meta.url)), "schema");
@@ -23,7 +24,8 @@ export function readTypeDefs(): string {
 export function createSchema(): GraphQLSchema {
   return makeExecutableSchema({
     typeDefs: readTypeDefs(),
-    resolvers: resolvers as Parameters<typeof makeExecutableSchema>[0]["resolvers"],
+    // Every root field checked by src/auth/ (role and queue scope) before it runs.
+    resolvers: guardResolvers(resolvers) as Parameters<typeof makeExecutableSchema>[0]["resolvers"],
     // Every schema field must have a resolver or a parent property of its name.
     resolverValidationOptions: { requireResolversToMatchSchema: "error" },
   });

@@ -11,6 +11,8 @@ export const ErrorCode = Object.freeze({
   LEASE_LOST: "LEASE_LOST",
   QUEUE_FULL: "QUEUE_FULL",
   SUBSCRIPTION_OVERFLOW: "SUBSCRIPTION_OVERFLOW",
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  FORBIDDEN: "FORBIDDEN",
 } as const);
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -73,7 +75,20 @@ export class QueueFullError extends JobwireError {
   }
 }
 
-/** Normalises anything thrown into an Error, keeping the original as `cause`. */
+/** The server requires an API token and none (or no valid one) came with the call. */
+export class UnauthenticatedError extends JobwireError {
+  constructor(message: string) {
+    super(ErrorCode.UNAUTHENTICATED, message);
+  }
+}
+
+/** The token's role or queue patterns do not allow the call; nothing was changed. */
+export class ForbiddenError extends JobwireError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(ErrorCode.FORBIDDEN, message, details);
+  }
+}
+
 /**
  * A subscriber fell so far behind that its buffer filled: the server ended the
  * subscription rather than grow memory or drop events. Nothing was lost; the
@@ -106,6 +121,7 @@ export class SubscriptionOverflowError extends JobwireError {
   }
 }
 
+/** Normalises anything thrown into an Error, keeping the original as `cause`. */
 export function coerceError(e: unknown): Error {
   if (e instanceof Error) return e;
   return new Error(typeof e === "string" ? e : `non-error thrown: ${safeString(e)}`, { cause: e });

@@ -48,6 +48,12 @@ export interface JobServiceOptions {
   /** Cap on the JSON size of payload, result, progress, metadata and error details. */
   maxPayloadBytes?: number;
   /**
+   * Who is calling, for the events of operator actions (cancel, retry,
+   * reschedule): the API token name of the current call, or null. The server
+   * reads it from the request's async context (src/auth/actor.ts).
+   */
+  actor?: () => string | null;
+  /**
    * Called with the events of each committed write (after commit, never for a
    * write that rolled back) and the jobs as that write left them (each event's
    * job, so a listener can read its queue and times; none for promotions,
@@ -90,6 +96,7 @@ const CLAIM_POLICY: ClaimPolicy = {
 export class JobService {
   private readonly now: () => Date;
   private readonly random: () => number;
+  private readonly actor: () => string | null;
   readonly maxPayloadBytes: number;
   private readonly onEvents: ((events: JobEvent[], jobs: readonly Job[]) => void) | undefined;
   private readonly onClaim: ((durationMs: number, claimed: number) => void) | undefined;
@@ -106,6 +113,7 @@ export class JobService {
   ) {
     this.now = options.now ?? (() => store.now());
     this.random = options.random ?? Math.random;
+    this.actor = options.actor ?? (() => null);
     this.maxPayloadBytes = options.maxPayloadBytes ?? LIMITS.defaultMaxPayloadBytes;
     this.onEvents = options.onEvents;
     this.onClaim = options.onClaim;
@@ -370,14 +378,14 @@ export class JobService {
         return {
           from: TRANSITIONS.requestCancel.from,
           patch: { cancelRequestedAt: now },
-          event: { type: JobEventType.CANCEL_REQUESTED },
+          event: { type: JobEventType.CANCEL_REQUESTED, actor: this.actor() },
         };
       }
       return {
         from: TRANSITIONS.cancel.from,
         to: JobState.CANCELLED,
         patch: { finishedAt: now },
-        event: { type: JobEventType.CANCELLED },
+        event: { type: JobEventType.CANCELLED, actor: this.actor() },
       };
     });
   }
@@ -405,7 +413,7 @@ export class JobService {
         startedAt: null,
         finishedAt: null,
       },
-      event: { type: JobEventType.RETRIED },
+      event: { type: JobEventType.RETRIED, actor: this.actor() },
       now,
     });
     if (!written) return this.explainMiss(jobId, "retry");
@@ -437,6 +445,7 @@ export class JobService {
         event: {
           type: JobEventType.RESCHEDULED,
           data: { runAt: at.toISOString(), priority: priority ?? job.priority },
+          actor: this.actor(),
         },
       };
     });

@@ -72,6 +72,8 @@ export interface JobEvent {
   toState: JobState;
   attempt: number;
   data: JsonValue | null;
+  /** The API token name of the operator whose call wrote it (cancel, retry, reschedule); absent otherwise. */
+  actor?: string;
   createdAt: Date;
 }
 

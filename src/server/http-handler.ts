@@ -3,27 +3,42 @@
  * answers), GET /readyz (the database answers and is migrated), GET /metrics
  * (Prometheus text, unless metrics are off). Request bodies are read here, so
  * their size limit holds before any parsing.
+ *
+ * Browser origins (src/auth/origins.ts): a /graphql request whose Origin is
+ * neither this server's nor one of --allowed-origins is refused with 403
+ * before anything runs, preflights included; an allowed one gets CORS headers
+ * naming exactly that origin.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { HeaderMap } from "@apollo/server";
 import type { ApolloServer } from "@apollo/server";
 import type { Logger } from "pino";
+import { originAllowed } from "../auth/origins.ts";
 import type { GraphQLContext } from "../graphql/context.ts";
 
 export interface HttpHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
-  context: () => Promise<GraphQLContext>;
+  /** The context of one request (authenticates it: may throw UNAUTHENTICATED). */
+  context: (req: IncomingMessage) => Promise<GraphQLContext>;
+  /** Origins allowed besides the server's own. */
+  allowedOrigins: readonly string[];
   /** Resolves when ready; rejects with the reason otherwise. */
   checkReady: () => Promise<void>;
   /** The Prometheus page; absent: /metrics is not served. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /**
+   * Throws an HttpAuthError unless the request may read /metrics (with auth
+   * required: a token without queue patterns, since the page covers every queue).
+   */
+  authorizeMetrics?: (req: IncomingMessage) => Promise<void>;
   maxBodyBytes: number;
   logger: Logger;
 }
 
 export const GRAPHQL_PATH = "/graphql";
 
-class HttpError extends Error {
+/** Thrown by authorizeMetrics: answered with its status and code. */
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -40,6 +55,7 @@ export function createHttpHandler(options: HttpHandlerOptions) {
     try {
       switch (url.pathname) {
         case GRAPHQL_PATH:
+          if (!cors(req, res, options.allowedOrigins)) return;
           return await graphql(req, res, url, options);
         case "/healthz":
           return sendJson(res, 200, { status: "ok" });
@@ -51,14 +67,16 @@ export function createHttpHandler(options: HttpHandlerOptions) {
             return sendJson(res, 503, { status: "unavailable", reason: (e as Error).message });
           }
         case "/metrics":
-          if (options.metrics) return sendText(res, 200, await options.metrics());
-          return notFound(res, url);
+          if (!options.metrics) return notFound(res, url);
+          await options.authorizeMetrics?.(req);
+          return sendText(res, 200, await options.metrics());
         default:
           return notFound(res, url);
       }
     } catch (e) {
       if (e instanceof HttpError) {
         if (e.status === 413) res.setHeader("connection", "close");
+        if (e.status === 401) res.setHeader("www-authenticate", "Bearer");
         return sendJson(res, e.status, { errors: [{ message: e.message, extensions: { code: e.code } }] });
       }
       logger.error({ err: e, path: url.pathname }, "HTTP request failed");
@@ -97,7 +115,7 @@ async function graphql(
   }
   const response = await options.apollo.executeHTTPGraphQLRequest({
     httpGraphQLRequest: { method, headers, search: url.search, body },
-    context: options.context,
+    context: () => options.context(req),
   });
   for (const [name, value] of response.headers) res.setHeader(name, value);
   res.statusCode = response.status ?? 200;
@@ -107,6 +125,42 @@ async function graphql(
   }
   for await (const chunk of response.body.asyncIterator) res.write(chunk);
   res.end();
+}
+
+/** Headers a browser may send cross-origin (Apollo's CSRF check wants one of the last two). */
+const CORS_ALLOW_HEADERS = "authorization, content-type, apollo-require-preflight, x-apollo-operation-name";
+
+/**
+ * Origin check and CORS. Returns false when it answered the request itself
+ * (a refused origin, or a preflight).
+ */
+function cors(req: IncomingMessage, res: ServerResponse, allowed: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (!originAllowed(origin, req.headers.host, allowed)) {
+    sendJson(res, 403, {
+      errors: [
+        {
+          message: `origin ${origin ?? ""} is not allowed to call this API (see --allowed-origins)`,
+          extensions: { code: "FORBIDDEN" },
+        },
+      ],
+    });
+    return false;
+  }
+  if (origin !== undefined) {
+    res.setHeader("access-control-allow-origin", origin);
+    res.setHeader("vary", "Origin");
+  }
+  if (req.method?.toUpperCase() === "OPTIONS") {
+    res.writeHead(204, {
+      "access-control-allow-methods": "GET, POST, OPTIONS",
+      "access-control-allow-headers": CORS_ALLOW_HEADERS,
+      "access-control-max-age": "600",
+    });
+    res.end();
+    return false;
+  }
+  return true;
 }
 
 /**

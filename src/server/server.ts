@@ -14,8 +14,14 @@
  * the moment close() is called.
  */
 import { createServer } from "node:http";
+import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
+import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
+import { currentActor } from "../auth/actor.ts";
+import { isLoopbackHost } from "../auth/loopback.ts";
+import { OPEN_PRINCIPAL, parseBearer, TokenService } from "../auth/token-service.ts";
+import type { Principal } from "../auth/token-service.ts";
 import { createContext } from "../graphql/context.ts";
 import type { Services } from "../graphql/context.ts";
 import { DEFAULT_QUERY_LIMITS } from "../graphql/limits.ts";
@@ -34,7 +40,7 @@ import { QueueService } from "../queues/queue-service.ts";
 import type { JobStore } from "../store/job-store.ts";
 import { createApollo } from "./apollo.ts";
 import { SERVER_DEFAULTS } from "./defaults.ts";
-import { createHttpHandler, GRAPHQL_PATH } from "./http-handler.ts";
+import { createHttpHandler, GRAPHQL_PATH, HttpError } from "./http-handler.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { attachGraphQLWebSocket } from "./websocket.ts";
 
@@ -71,6 +77,16 @@ export interface ServerOptions {
   statsIntervalMs?: number;
   /** Serve GET /metrics (Prometheus) and count for it (default true). */
   metrics?: boolean;
+  /**
+   * "required": every call needs a valid API token (src/auth/). "off":
+   * everyone may do everything. Default: "off" on a loopback host, else
+   * "required"; "off" on a non-loopback host logs a warning.
+   */
+  auth?: "required" | "off";
+  /** Browser origins allowed besides the server's own (http(s)://host[:port]). */
+  allowedOrigins?: readonly string[];
+  /** How often the API token snapshot is re-read (ms; revocation latency). */
+  tokenRefreshMs?: number;
 }
 
 export interface RunningServer {
@@ -78,6 +94,8 @@ export interface RunningServer {
   readonly url: string;
   readonly port: number;
   readonly services: Services;
+  /** Whether calls need an API token. */
+  readonly auth: "required" | "off";
   /** Open WebSocket connections, subscriptions and feed/bus listeners (leak checks, metrics). */
   liveCounts(): { connections: number; subscriptions: number; feedListeners: number; busListeners: number };
   /** Graceful shutdown; the store is closed last. Safe to call more than once. */
@@ -121,6 +139,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const jobs = new JobService(store, {
     now,
+    actor: currentActor,
     ...(options.maxPayloadBytes !== undefined && { maxPayloadBytes: options.maxPayloadBytes }),
     onEvents: (events, written) => {
       metrics?.recordCommitted(events, written);
@@ -139,7 +158,45 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.statsIntervalMs !== undefined && { statsIntervalMs: options.statsIntervalMs }),
     onError: (e) => logger.error({ err: e }, "subscription"),
   });
-  const services: Services = { jobs, queues, live };
+  const host = options.host ?? SERVER_DEFAULTS.host;
+  const auth = options.auth ?? (isLoopbackHost(host) ? "off" : "required");
+  if (auth === "off" && !isLoopbackHost(host)) {
+    logger.warn(
+      { host },
+      `--auth off on ${host}: anyone who can reach this address can read, change and delete every job`,
+    );
+  }
+  const tokens = new TokenService(store, {
+    now,
+    ...(options.tokenRefreshMs !== undefined && { refreshMs: options.tokenRefreshMs }),
+    onError: (e) => logger.error({ err: e }, "reading API tokens failed; keeping the last ones read"),
+  });
+  if (auth === "required") {
+    try {
+      await tokens.start();
+    } catch (e) {
+      await closeEvents();
+      throw coerceError(e);
+    }
+  }
+  const services: Services = { jobs, queues, live, tokens };
+  const unauthenticated = (message: string) =>
+    new GraphQLError(message, {
+      extensions: {
+        code: "UNAUTHENTICATED",
+        http: { status: 401, headers: new Map([["www-authenticate", "Bearer"]]) },
+      },
+    });
+  const principalOf = async (req: IncomingMessage): Promise<Principal> => {
+    if (auth === "off") return OPEN_PRINCIPAL;
+    const token = parseBearer(req.headers.authorization);
+    if (token === undefined) {
+      throw unauthenticated("this server requires an API token: send Authorization: Bearer <token>");
+    }
+    const principal = token === null ? null : await tokens.verify(token);
+    if (!principal) throw unauthenticated("the API token is invalid, expired or revoked");
+    return principal;
+  };
   const maintenance =
     options.maintenance === false
       ? null
@@ -171,13 +228,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let closing: Promise<void> | null = null;
   const handler = createHttpHandler({
     apollo,
-    context: async () => createContext(services, logger),
+    context: async (req) => createContext(services, logger, await principalOf(req)),
+    allowedOrigins: options.allowedOrigins ?? [],
     checkReady: async () => {
       if (closing) throw new Error("the server is shutting down");
       await store.checkReady();
     },
     maxBodyBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
     ...(metrics && { metrics: () => metrics.render() }),
+    // The metrics page names every queue and its counts: with auth, an unscoped token.
+    ...(auth === "required" && {
+      authorizeMetrics: async (req: IncomingMessage) => {
+        let principal: Principal;
+        try {
+          principal = await principalOf(req);
+        } catch (e) {
+          throw new HttpError(401, "UNAUTHENTICATED", (e as Error).message);
+        }
+        if (principal.inScope !== null) {
+          throw new HttpError(403, "FORBIDDEN", "/metrics covers every queue: use a token without queue patterns");
+        }
+      },
+    }),
     logger,
   });
   httpServer.on("request", (req, res) => void handler(req, res));
@@ -189,13 +261,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", reject);
-      httpServer.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host, () => {
+      httpServer.listen(options.port ?? SERVER_DEFAULTS.port, host, () => {
         httpServer.off("error", reject);
         resolve();
       });
     });
   } catch (e) {
     await apollo.stop().catch(() => {});
+    await tokens.stop();
     await closeEvents().catch(() => {});
     throw coerceError(e);
   }
@@ -212,6 +285,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxPayloadBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
     initTimeoutMs: options.wsInitTimeoutMs ?? SERVER_DEFAULTS.wsInitTimeoutMs,
     keepAliveMs: options.wsKeepAliveMs ?? SERVER_DEFAULTS.wsKeepAliveMs,
+    authRequired: auth === "required",
+    allowedOrigins: options.allowedOrigins ?? [],
   });
   // Set before any request can arrive (this runs in the tick the listen completed in).
   metrics?.setSources({
@@ -223,13 +298,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   maintenance?.start();
 
   const address = httpServer.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}${GRAPHQL_PATH}`;
+  const listening = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${listening}:${address.port}${GRAPHQL_PATH}`;
 
   return {
     url,
     port: address.port,
     services,
+    auth,
     liveCounts: () => ({
       connections: ws.connectionCount(),
       subscriptions: live.activeCount(),
@@ -244,6 +320,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const drained = apollo.stop();
         await ws.dispose(shutdownGraceMs);
         await live.closeAll();
+        await tokens.stop();
         await maintenance?.stop();
         await drained;
         await closeEvents();

@@ -25,6 +25,14 @@
  * SUBSCRIPTION_OVERFLOW within its buffer's worth of events, and a socket
  * that stops answering pings is closed with 4408 "stalled: …" (graphql-ws's
  * own keep-alive, a silent terminate, is off).
+ *
+ * Access (src/auth/): a handshake whose Origin header is neither absent, nor
+ * this server's own, nor one of --allowed-origins is refused with HTTP 403
+ * (browsers send it; a page of another site must not reach the API through
+ * the socket). With auth required, connection_init must carry
+ * {"authorization": "Bearer <token>"}: none closes the socket with 4401, an
+ * invalid, expired or revoked one with 4403; a token revoked later closes its
+ * sockets with 4403 after the token service's next refresh (≤ 500 ms).
  */
 import type { Server } from "node:http";
 import {
@@ -43,6 +51,9 @@ import { useServer } from "graphql-ws/use/ws";
 import type { Logger } from "pino";
 import { WebSocketServer } from "ws";
 import type { WebSocket } from "ws";
+import { originAllowed } from "../auth/origins.ts";
+import { OPEN_PRINCIPAL, parseBearer } from "../auth/token-service.ts";
+import type { Principal } from "../auth/token-service.ts";
 import { createContext } from "../graphql/context.ts";
 import type { Services } from "../graphql/context.ts";
 import { createFormatError, publicParseError, withoutSuggestions } from "../graphql/errors.ts";
@@ -62,7 +73,14 @@ export interface GraphQLWebSocketOptions {
   maxPayloadBytes: number;
   initTimeoutMs: number;
   keepAliveMs: number;
+  /** Require a valid API token in connection_init (--auth required). */
+  authRequired: boolean;
+  /** Origins allowed besides the server's own (normalised, see auth/origins.ts). */
+  allowedOrigins: readonly string[];
 }
+
+/** Close codes of refused connections (graphql-ws uses 4401/4403 for the same meanings). */
+export const WS_CLOSE = Object.freeze({ UNAUTHORIZED: 4401, FORBIDDEN: 4403 });
 
 export interface GraphQLWebSocket {
   /** Open WebSocket connections. */
@@ -146,11 +164,28 @@ function sharedSubscribe(shapes: WeakMap<ExecutionArgs, string>, origins: WeakMa
 
 export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQLWebSocket {
   const { schema, services, logger, limits } = options;
+  const { tokens } = services;
   const wss = new WebSocketServer({
     server: options.httpServer,
     path: options.path,
     maxPayload: options.maxPayloadBytes,
+    verifyClient: ({ req }, done) => {
+      if (originAllowed(req.headers.origin, req.headers.host, options.allowedOrigins)) done(true);
+      else done(false, 403, "Forbidden: origin not allowed");
+    },
   });
+  /** The principal of each acknowledged connection (auth required only). */
+  const principals = new Map<WebSocket, Principal>();
+  const stopRevocations = options.authRequired
+    ? tokens.onRefresh(() => {
+        for (const [socket, principal] of principals) {
+          if (principal.tokenHash !== null && !tokens.isLive(principal.tokenHash)) {
+            principals.delete(socket);
+            socket.close(WS_CLOSE.FORBIDDEN, "Forbidden: the API token was revoked or expired");
+          }
+        }
+      })
+    : () => {};
   const formatError = createFormatError(logger);
   const rules = options.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
   const shapes = new WeakMap<ExecutionArgs, string>();
@@ -178,7 +213,33 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
       validate,
       parse,
       connectionInitWaitTimeout: options.initTimeoutMs,
+      onConnect: async (ctx) => {
+        if (!options.authRequired) return true;
+        const { socket } = ctx.extra;
+        const header = ctx.connectionParams?.authorization;
+        const token = parseBearer(typeof header === "string" ? header : undefined);
+        if (token === undefined) {
+          socket.close(
+            WS_CLOSE.UNAUTHORIZED,
+            'Unauthorized: send {"authorization": "Bearer <token>"} in connection_init',
+          );
+          return false;
+        }
+        const principal = token === null ? null : await tokens.verify(token);
+        if (!principal) {
+          socket.close(WS_CLOSE.FORBIDDEN, "Forbidden: the API token is invalid, expired or revoked");
+          return false;
+        }
+        principals.set(socket, principal);
+        socket.once("close", () => principals.delete(socket));
+        return true;
+      },
       onSubscribe: (ctx, id, payload): ExecutionArgs | readonly GraphQLError[] => {
+        const principal = options.authRequired ? principals.get(ctx.extra.socket) : OPEN_PRINCIPAL;
+        if (!principal) {
+          // Only between a revocation and the close it causes.
+          return [new GraphQLError("the API token was revoked", { extensions: { code: "UNAUTHENTICATED" } })];
+        }
         let document: DocumentNode;
         try {
           document = parse(payload.query);
@@ -206,7 +267,7 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
           document,
           operationName: payload.operationName,
           variableValues: payload.variables,
-          contextValue: createContext(services, logger, { cache: operation.operation !== "subscription" }),
+          contextValue: createContext(services, logger, principal, { cache: operation.operation !== "subscription" }),
         };
         if (operation.operation === "subscription") {
           shapes.set(args, JSON.stringify([payload.query, payload.operationName ?? null, payload.variables ?? null]));
@@ -229,6 +290,7 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
   return {
     connectionCount: () => wss.clients.size,
     async dispose(graceMs) {
+      stopRevocations();
       const cutOff = setTimeout(() => {
         for (const client of wss.clients) client.terminate();
       }, graceMs);

@@ -62,7 +62,8 @@ export interface TransitionSpec {
   /** Guard: the lease expired before this instant (used by the sweeper). */
   leaseExpiredBefore?: Date;
   patch: JobPatch;
-  event: { type: JobEventType; data?: JsonValue | null };
+  /** actor: the API token name of the operator whose call this is (null/absent: none). */
+  event: { type: JobEventType; data?: JsonValue | null; actor?: string | null };
   now: Date;
 }
 
@@ -176,6 +177,21 @@ export interface CompletionSpec {
   jobId: string;
   leaseToken: string;
   result: JsonValue | null;
+}
+
+/**
+ * An API token as stored: only the SHA-256 of the token (hex), never the token.
+ * `role` and the `queues` patterns are checked by src/auth/, not here.
+ */
+export interface ApiTokenRow {
+  name: string;
+  tokenHash: string;
+  role: string;
+  /** Queue patterns; empty = every queue. */
+  queues: string[];
+  createdAt: Date;
+  /** null: never expires. */
+  expiresAt: Date | null;
 }
 
 export interface Written<T> {
@@ -301,6 +317,18 @@ export interface JobStore {
    * Safe from several processes at once (PostgreSQL: SKIP LOCKED). Returns how many it folded.
    */
   compactQueueCounts(limit: number): Promise<number>;
+
+  /**
+   * Inserts an API token. Guards: name and token_hash unique — when either is
+   * taken, returns null and writes nothing.
+   */
+  insertApiToken(token: ApiTokenRow): Promise<ApiTokenRow | null>;
+
+  /** Every API token (expired ones included), by name. */
+  listApiTokens(): Promise<ApiTokenRow[]>;
+
+  /** Deletes the token called `name` (revocation). Returns false when there is none. */
+  deleteApiToken(name: string): Promise<boolean>;
 
   /**
    * Throws unless the database answers and every migration this build ships is

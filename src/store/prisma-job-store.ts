@@ -20,6 +20,7 @@ import type { QueueSettingsPatch } from "../queues/types.ts";
 import { systemClock, type StoreClock } from "./clock.ts";
 import type { DialectSql } from "./dialect-sql.ts";
 import type {
+  ApiTokenRow,
   ClaimSpec,
   CompletionSpec,
   DeleteFinishedSpec,
@@ -37,7 +38,7 @@ import type {
 } from "./job-store.ts";
 import { loadMigrations } from "./migrator.ts";
 import { claimOpenQueuesSql, completeJobsSql, insertJobsSql, promoteDueJobsSql } from "./postgres/writes.ts";
-import { toJob, toJobEvent, toQueue } from "./rows.ts";
+import { toApiToken, toJob, toJobEvent, toQueue } from "./rows.ts";
 import { prepared } from "./sql-client.ts";
 import type { Row, SqlClient, SqlRunner } from "./sql-client.ts";
 
@@ -572,9 +573,9 @@ export class PrismaJobStore implements JobStore {
       // so it records the true from-state; if the guard fails nothing is written.
       const eventRows = await tx.$queryRaw<Row[]>(
         prepared(sql`
-        INSERT INTO "job_events" ("job_id", "seq", "type", "from_state", "to_state", "attempt", "data", "created_at")
+        INSERT INTO "job_events" ("job_id", "seq", "type", "from_state", "to_state", "attempt", "data", "actor", "created_at")
         SELECT "id", "last_seq" + 1, ${spec.event.type}, "state", ${toState}, ${attempt},
-          ${this.jsonOrNull(spec.event.data)}, ${spec.now}
+          ${this.jsonOrNull(spec.event.data)}, ${spec.event.actor ?? null}, ${spec.now}
         FROM "jobs" WHERE ${where}${this.sqlOf.forUpdate}
         RETURNING *`),
       );
@@ -924,6 +925,31 @@ export class PrismaJobStore implements JobStore {
 
   async compactQueueCounts(limit: number): Promise<number> {
     return this.sqlOf.transaction(this.client, (tx) => this.sqlOf.compactQueueCounts(tx, limit));
+  }
+
+  async insertApiToken(token: ApiTokenRow): Promise<ApiTokenRow | null> {
+    return this.sqlOf.transaction(this.client, async (tx) => {
+      // No conflict target: a taken name and a (vanishingly unlikely) taken hash both write nothing.
+      const rows = await tx.$queryRaw<Row[]>(sql`
+        INSERT INTO "api_tokens" ("name", "token_hash", "role", "queues", "created_at", "expires_at")
+        VALUES (${token.name}, ${token.tokenHash}, ${token.role}, ${this.sqlOf.json(token.queues)},
+          ${token.createdAt}, ${token.expiresAt})
+        ON CONFLICT DO NOTHING
+        RETURNING *`);
+      return rows[0] ? toApiToken(rows[0], this.sqlOf) : null;
+    });
+  }
+
+  async listApiTokens(): Promise<ApiTokenRow[]> {
+    const rows = await this.direct.$queryRaw<Row[]>(sql`SELECT * FROM "api_tokens" ORDER BY "name"`);
+    return rows.map((r) => toApiToken(r, this.sqlOf));
+  }
+
+  async deleteApiToken(name: string): Promise<boolean> {
+    const deleted = await this.sqlOf.transaction(this.client, (tx) =>
+      tx.$executeRaw(sql`DELETE FROM "api_tokens" WHERE "name" = ${name}`),
+    );
+    return deleted > 0;
   }
 
   async checkReady(): Promise<void> {

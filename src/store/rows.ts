@@ -3,7 +3,7 @@ import type { BackoffPolicy } from "../jobs/backoff.ts";
 import type { JobEventType, JobState } from "../jobs/states.ts";
 import type { Job, JobEvent, JsonValue } from "../jobs/types.ts";
 import type { DialectSql } from "./dialect-sql.ts";
-import type { QueueRow } from "./job-store.ts";
+import type { ApiTokenRow, QueueRow } from "./job-store.ts";
 import type { Row } from "./sql-client.ts";
 
 function date(value: unknown): Date {
@@ -63,7 +63,20 @@ export function toJobEvent(row: Row, dialect: DialectSql): JobEvent {
     toState: row.to_state as JobState,
     attempt: Number(row.attempt),
     data: row.data === null || row.data === undefined ? null : (dialect.decodeJson(row.data) as JsonValue),
+    // Only operator actions record one (see the api_tokens migration).
+    ...(typeof row.actor === "string" && { actor: row.actor }),
     createdAt: date(row.created_at),
+  };
+}
+
+export function toApiToken(row: Row, dialect: DialectSql): ApiTokenRow {
+  return {
+    name: String(row.name),
+    tokenHash: String(row.token_hash),
+    role: String(row.role),
+    queues: dialect.decodeJson(row.queues) as string[],
+    createdAt: date(row.created_at),
+    expiresAt: optionalDate(row.expires_at),
   };
 }
 

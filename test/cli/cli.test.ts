@@ -5,6 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { hashToken } from "../../src/auth/token-service.ts";
+import { loadMigrations } from "../../src/store/migrator.ts";
+import { openStore } from "../../src/store/open-store.ts";
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, "..", "..", "bin", "jobwire.js");
@@ -32,10 +35,11 @@ describe("jobwire CLI", () => {
   it("migrate creates ./jobwire.db by default, then finds nothing to do", async () => {
     const first = await jobwire(["migrate"], dir);
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/1 migration\(s\) applied, 0 already applied/);
+    const count = loadMigrations("sqlite").length;
+    expect(first.stdout).toContain(`${count} migration(s) applied, 0 already applied`);
     expect(existsSync(join(dir, "jobwire.db"))).toBe(true);
     const second = await jobwire(["migrate"], dir);
-    expect(second.stdout).toMatch(/0 migration\(s\) applied, 1 already applied/);
+    expect(second.stdout).toContain(`0 migration(s) applied, ${count} already applied`);
   });
 
   it("explains bad flags, bad URLs and unreachable databases in one line", async () => {
@@ -58,5 +62,55 @@ describe("jobwire CLI", () => {
 
     expect((await jobwire(["launch"], dir)).code).toBe(2);
     expect((await jobwire(["--help"], dir)).stdout).toMatch(/Usage:/);
+  });
+
+  it("token create prints the token once (stored hashed), list shows it without it, revoke removes it", async () => {
+    const db = ["-d", `file:${join(dir, "t.db")}`];
+    const created = await jobwire(
+      ["token", "create", "--name", "ci", "--role", "worker", "--queues", "email,reports.*", "--expires", "30d", ...db],
+      dir,
+    );
+    expect(created.code).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^jw_[A-Za-z0-9_-]{43}$/);
+    expect(created.stderr).toMatch(/created token ci \(worker, queues email,reports\.\*, expires 20\d\d-/);
+
+    const store = await openStore(`file:${join(dir, "t.db")}`);
+    try {
+      const [row] = await store.listApiTokens();
+      expect(row).toMatchObject({
+        name: "ci",
+        role: "worker",
+        queues: ["email", "reports.*"],
+        tokenHash: hashToken(token),
+      });
+      const days = ((row?.expiresAt?.getTime() ?? 0) - (row?.createdAt.getTime() ?? 0)) / 86_400_000;
+      expect(days).toBe(30);
+    } finally {
+      await store.close();
+    }
+
+    const listed = await jobwire(["token", "list", ...db], dir);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/^NAME\tROLE\tQUEUES\tCREATED\tEXPIRES\nci\tworker\temail,reports\.\*\t/);
+    expect(listed.stdout).not.toContain(token);
+
+    const duplicate = await jobwire(["token", "create", "--name", "ci", "--role", "viewer", ...db], dir);
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toMatch(/^jobwire: name: a token named ci exists already\n$/);
+    const badRole = await jobwire(["token", "create", "--name", "x", "--role", "root", ...db], dir);
+    expect(badRole.stderr).toMatch(/role: must be admin, producer, worker or viewer/);
+    const badExpiry = await jobwire(
+      ["token", "create", "--name", "x", "--role", "viewer", "--expires", "soon", ...db],
+      dir,
+    );
+    expect(badExpiry.stderr).toMatch(/--expires: must be a duration/);
+    expect((await jobwire(["token", "create", "--role", "viewer", ...db], dir)).code).toBe(2);
+
+    expect((await jobwire(["token", "revoke", "ci", ...db], dir)).stdout).toMatch(/revoked token ci/);
+    const again = await jobwire(["token", "revoke", "ci", ...db], dir);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/no token named "ci"/);
+    expect((await jobwire(["token", "list", ...db], dir)).stdout).toBe("NAME\tROLE\tQUEUES\tCREATED\tEXPIRES\n");
   });
 });

@@ -24,6 +24,8 @@ const DEFAULTS: Config = {
   wsInitTimeoutMs: 3_000,
   wsKeepAliveMs: 12_000,
   metrics: true,
+  auth: null,
+  allowedOrigins: [],
   logLevel: "info",
   logPretty: null,
 };
@@ -99,6 +101,24 @@ const OPTIONS: {
     value: false,
     other: "yes",
     otherValue: true,
+  },
+  {
+    flag: "--auth",
+    env: "JOBWIRE_AUTH",
+    key: "auth",
+    raw: "off",
+    value: "off",
+    other: "required",
+    otherValue: "required",
+  },
+  {
+    flag: "--allowed-origins",
+    env: "JOBWIRE_ALLOWED_ORIGINS",
+    key: "allowedOrigins",
+    raw: "https://app.example.com, http://localhost:5173/",
+    value: ["https://app.example.com", "http://localhost:5173"],
+    other: "https://ops.example.com",
+    otherValue: ["https://ops.example.com"],
   },
   {
     flag: "--max-body-bytes",

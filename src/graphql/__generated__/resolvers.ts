@@ -6,6 +6,7 @@ import type { BackoffPolicy as BackoffPolicyModel } from '../../jobs/backoff.ts'
 import type { QueueSettings as QueueSettingsModel, QueueStats as QueueStatsModel, RateLimit as RateLimitModel } from '../../queues/types.ts';
 import type { StateCounts as StateCountsModel, JobConnectionModel as JobConnectionModelModel } from '../models.ts';
 import type { JobsAvailableSignal as JobsAvailableSignalModel } from '../../subscriptions/live-service.ts';
+import type { ApiTokenInfo as ApiTokenInfoModel, CreatedApiToken as CreatedApiTokenModel } from '../../auth/token-service.ts';
 import type { GraphQLContext } from '../context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -35,6 +36,35 @@ export type Scalars = {
    */
   SafeInt: { input: number; output: number; }
 };
+
+/** An API token, as stored: its name, role and scope (never the token itself). */
+export type ApiToken = {
+  __typename?: 'ApiToken';
+  /** When it was created. */
+  createdAt: Scalars['DateTime']['output'];
+  /** When it stops working; null: never. */
+  expiresAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The token's unique name; events of operator actions record it as their actor. */
+  name: Scalars['String']['output'];
+  /** The queue patterns it is limited to (`email`, `reports.*`); empty: every queue. */
+  queues: Array<Scalars['String']['output']>;
+  /** What the token may do. */
+  role: ApiTokenRole;
+};
+
+/**
+ * What an API token may do. Each role can do everything the roles above it can,
+ * always within its token's queue patterns.
+ */
+export type ApiTokenRole =
+  /** + pauseQueue, resumeQueue, configureQueue, purgeJobs; and, with no queue patterns, the API token operations. */
+  | 'admin'
+  /** + enqueueJob(s), cancelJob, retryJob, rescheduleJob. */
+  | 'producer'
+  /** Queries and subscriptions. */
+  | 'viewer'
+  /** + claimJobs, heartbeatJob, completeJob(s), failJob. */
+  | 'worker';
 
 /** A retry backoff policy. Only the fields of its type are set. */
 export type Backoff = {
@@ -135,6 +165,27 @@ export type ConfigureQueueInput = {
   retainSucceededSeconds?: InputMaybe<Scalars['Int']['input']>;
 };
 
+/** A token to create. */
+export type CreateApiTokenInput = {
+  /** The token stops working this many seconds from now (1 s to 10 years); omitted: never. */
+  expiresInSeconds?: InputMaybe<Scalars['SafeInt']['input']>;
+  /** Unique name (1 to 100 letters, digits and _ . : -). */
+  name: Scalars['String']['input'];
+  /** Queue patterns the token is limited to: queue names where `*` matches any run of characters (at most 100). Omitted or empty: every queue. */
+  queues?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** What the token may do. */
+  role: ApiTokenRole;
+};
+
+/** A token just created: `token` is shown this once and cannot be read again. */
+export type CreateApiTokenPayload = {
+  __typename?: 'CreateApiTokenPayload';
+  /** The stored token. */
+  apiToken: ApiToken;
+  /** The bearer token: send it as `Authorization: Bearer <token>` (HTTP) or in connection_init's payload as {"authorization": "Bearer <token>"} (WebSocket). */
+  token: Scalars['String']['output'];
+};
+
 /** A job to enqueue. */
 export type EnqueueJobInput = {
   /** The retry delay policy (default: the queue's default, else exponential from 1 s, ×2, up to 1 h, ±10%). */
@@ -179,6 +230,8 @@ export type ErrorCode =
   | 'BAD_USER_INPUT'
   /** The request body is larger than the server's --max-body-bytes. HTTP 413. */
   | 'BODY_TOO_LARGE'
+  /** The token's role does not allow the operation, or the job or queue is outside its queue patterns. Nothing was changed. (Not NOT_FOUND: job ids are sequential, so existence is no secret.) */
+  | 'FORBIDDEN'
   /** The query text is not valid GraphQL syntax. HTTP 400. */
   | 'GRAPHQL_PARSE_FAILED'
   /** The query text does not fit the schema (e.g. an unknown field, or a bad literal). HTTP 400. */
@@ -198,7 +251,9 @@ export type ErrorCode =
   /** The queue holds its maxQueued waiting jobs; retry later. Nothing was written. */
   | 'QUEUE_FULL'
   /** A subscription's buffer filled because the client read too slowly; the server ended that subscription (not the connection). Nothing was lost: resubscribe with afterSeq (jobEvents) or afterEventId (jobChanged) set to the last one you received. `extensions.maxBuffer` is the limit; `extensions.lastSentSeq` / `lastSentEventId` the last event the server handed to the socket. */
-  | 'SUBSCRIPTION_OVERFLOW';
+  | 'SUBSCRIPTION_OVERFLOW'
+  /** No valid API token was presented and the server requires one (--auth required). HTTP 401. Over WebSocket the connection closes with 4401 (none) or 4403 (invalid, expired or revoked). */
+  | 'UNAUTHENTICATED';
 
 /** What heartbeatJob did. */
 export type HeartbeatJobPayload = {
@@ -339,6 +394,8 @@ export type JobErrorInput = {
  */
 export type JobEvent = {
   __typename?: 'JobEvent';
+  /** The API token name of the operator whose call made the change (cancel, retry, reschedule); null for workers', the server's own, and unauthenticated changes. */
+  actor?: Maybe<Scalars['String']['output']>;
   /** The job's attempt count after the change. */
   attempt: Scalars['Int']['output'];
   /** When it happened. */
@@ -495,6 +552,11 @@ export type Mutation = {
   completeJobs: Array<CompleteJobResult>;
   /** Creates the queue if needed and changes the given settings. */
   configureQueue: Queue;
+  /**
+   * Creates an API token and returns it once (admin with no queue patterns
+   * only). BAD_USER_INPUT when the name is taken or a pattern is invalid.
+   */
+  createApiToken: CreateApiTokenPayload;
   /** Adds a job. A repeated idempotency key returns the existing job with created: false. */
   enqueueJob: EnqueueJobPayload;
   /** Adds up to 10,000 jobs in one transaction: all of them, or none when one is invalid or a queue is full. */
@@ -522,6 +584,12 @@ export type Mutation = {
   resumeQueue: Queue;
   /** FAILED or CANCELLED → QUEUED, with attempts reset to 0. */
   retryJob: Job;
+  /**
+   * Revokes (deletes) an API token: requests with it fail within a second, and
+   * its open WebSocket connections are closed with 4403. False when no token
+   * has that name. Admin with no queue patterns only.
+   */
+  revokeApiToken: Scalars['Boolean']['output'];
 };
 
 
@@ -572,6 +640,15 @@ export type MutationCompleteJobsArgs = {
  */
 export type MutationConfigureQueueArgs = {
   input: ConfigureQueueInput;
+};
+
+
+/**
+ * Changes. Each writes its state change and its event in one transaction, or
+ * nothing at all when it returns an error.
+ */
+export type MutationCreateApiTokenArgs = {
+  input: CreateApiTokenInput;
 };
 
 
@@ -667,6 +744,15 @@ export type MutationRetryJobArgs = {
   jobId: Scalars['ID']['input'];
 };
 
+
+/**
+ * Changes. Each writes its state change and its event in one transaction, or
+ * nothing at all when it returns an error.
+ */
+export type MutationRevokeApiTokenArgs = {
+  name: Scalars['String']['input'];
+};
+
 /** Where a page ends. */
 export type PageInfo = {
   __typename?: 'PageInfo';
@@ -686,6 +772,8 @@ export type PurgeJobsPayload = {
 /** Reads. None of them changes anything. */
 export type Query = {
   __typename?: 'Query';
+  /** Every API token, by name (admin with no queue patterns only). Tokens themselves are never shown. */
+  apiTokens: Array<ApiToken>;
   /** A job by id. Errors with NOT_FOUND when there is none. */
   job: Job;
   /** The job enqueued into `queue` with idempotency key `key`, or null. */
@@ -1080,6 +1168,8 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
+  ApiToken: ResolverTypeWrapper<ApiTokenInfoModel>;
+  ApiTokenRole: null;
   Backoff: ResolverTypeWrapper<BackoffPolicyModel>;
   BackoffInput: BackoffInput;
   BackoffType: null;
@@ -1087,6 +1177,8 @@ export type ResolversTypes = {
   CompleteJobInput: CompleteJobInput;
   CompleteJobResult: ResolverTypeWrapper<CompleteOutcomeModel>;
   ConfigureQueueInput: ConfigureQueueInput;
+  CreateApiTokenInput: CreateApiTokenInput;
+  CreateApiTokenPayload: ResolverTypeWrapper<CreatedApiTokenModel>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   EnqueueJobInput: EnqueueJobInput;
   EnqueueJobPayload: ResolverTypeWrapper<EnqueueResultModel>;
@@ -1126,12 +1218,15 @@ export type ResolversTypes = {
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
+  ApiToken: ApiTokenInfoModel;
   Backoff: BackoffPolicyModel;
   BackoffInput: BackoffInput;
   Boolean: Scalars['Boolean']['output'];
   CompleteJobInput: CompleteJobInput;
   CompleteJobResult: CompleteOutcomeModel;
   ConfigureQueueInput: ConfigureQueueInput;
+  CreateApiTokenInput: CreateApiTokenInput;
+  CreateApiTokenPayload: CreatedApiTokenModel;
   DateTime: Scalars['DateTime']['output'];
   EnqueueJobInput: EnqueueJobInput;
   EnqueueJobPayload: EnqueueResultModel;
@@ -1166,6 +1261,16 @@ export type ResolversParentTypes = {
   Subscription: Record<PropertyKey, never>;
 };
 
+export type ApiTokenResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ApiToken'] = ResolversParentTypes['ApiToken']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  expiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  queues?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['ApiTokenRole'], ParentType, ContextType>;
+};
+
+export type ApiTokenRoleResolvers = { ADMIN: 'admin', PRODUCER: 'producer', VIEWER: 'viewer', WORKER: 'worker' };
+
 export type BackoffResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Backoff'] = ResolversParentTypes['Backoff']> = {
   baseMs?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
   delayMs?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
@@ -1182,6 +1287,11 @@ export type CompleteJobResultResolvers<ContextType = GraphQLContext, ParentType 
   error?: Resolver<Maybe<ResolversTypes['JobOutcomeError']>, ParentType, ContextType>;
   job?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType>;
   jobId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
+export type CreateApiTokenPayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['CreateApiTokenPayload'] = ResolversParentTypes['CreateApiTokenPayload']> = {
+  apiToken?: Resolver<ResolversTypes['ApiToken'], ParentType, ContextType>;
+  token?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -1251,6 +1361,7 @@ export type JobErrorResolvers<ContextType = GraphQLContext, ParentType extends R
 };
 
 export type JobEventResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['JobEvent'] = ResolversParentTypes['JobEvent']> = {
+  actor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   data?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
@@ -1295,6 +1406,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   completeJob?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationCompleteJobArgs, 'jobId' | 'leaseToken'>>;
   completeJobs?: Resolver<Array<ResolversTypes['CompleteJobResult']>, ParentType, ContextType, RequireFields<MutationCompleteJobsArgs, 'jobs'>>;
   configureQueue?: Resolver<ResolversTypes['Queue'], ParentType, ContextType, RequireFields<MutationConfigureQueueArgs, 'input'>>;
+  createApiToken?: Resolver<ResolversTypes['CreateApiTokenPayload'], ParentType, ContextType, RequireFields<MutationCreateApiTokenArgs, 'input'>>;
   enqueueJob?: Resolver<ResolversTypes['EnqueueJobPayload'], ParentType, ContextType, RequireFields<MutationEnqueueJobArgs, 'input'>>;
   enqueueJobs?: Resolver<Array<ResolversTypes['EnqueueJobPayload']>, ParentType, ContextType, RequireFields<MutationEnqueueJobsArgs, 'jobs'>>;
   failJob?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationFailJobArgs, 'error' | 'jobId' | 'leaseToken' | 'retryable'>>;
@@ -1304,6 +1416,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   rescheduleJob?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationRescheduleJobArgs, 'jobId'>>;
   resumeQueue?: Resolver<ResolversTypes['Queue'], ParentType, ContextType, RequireFields<MutationResumeQueueArgs, 'name'>>;
   retryJob?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<MutationRetryJobArgs, 'jobId'>>;
+  revokeApiToken?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeApiTokenArgs, 'name'>>;
 };
 
 export type PageInfoResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
@@ -1316,6 +1429,7 @@ export type PurgeJobsPayloadResolvers<ContextType = GraphQLContext, ParentType e
 };
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  apiTokens?: Resolver<Array<ResolversTypes['ApiToken']>, ParentType, ContextType>;
   job?: Resolver<ResolversTypes['Job'], ParentType, ContextType, RequireFields<QueryJobArgs, 'id'>>;
   jobByKey?: Resolver<Maybe<ResolversTypes['Job']>, ParentType, ContextType, RequireFields<QueryJobByKeyArgs, 'key' | 'queue'>>;
   jobEvents?: Resolver<Array<ResolversTypes['JobEvent']>, ParentType, ContextType, RequireFields<QueryJobEventsArgs, 'afterSeq' | 'first' | 'jobId'>>;
@@ -1373,9 +1487,12 @@ export type SubscriptionResolvers<ContextType = GraphQLContext, ParentType exten
 };
 
 export type Resolvers<ContextType = GraphQLContext> = {
+  ApiToken?: ApiTokenResolvers<ContextType>;
+  ApiTokenRole?: ApiTokenRoleResolvers;
   Backoff?: BackoffResolvers<ContextType>;
   BackoffType?: BackoffTypeResolvers;
   CompleteJobResult?: CompleteJobResultResolvers<ContextType>;
+  CreateApiTokenPayload?: CreateApiTokenPayloadResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   EnqueueJobPayload?: EnqueueJobPayloadResolvers<ContextType>;
   HeartbeatJobPayload?: HeartbeatJobPayloadResolvers<ContextType>;

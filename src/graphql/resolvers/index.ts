@@ -17,6 +17,7 @@ import { Query } from "./query.ts";
 import { JobStateCounts, Queue, QueueSettings, QueueStats } from "./queue.ts";
 import { DateTime, JSONScalar, SafeInt } from "./scalars.ts";
 import { Subscription } from "./subscription.ts";
+import { ApiTokenRole } from "./token.ts";
 
 export const resolvers: Resolvers = {
   Query,
@@ -31,6 +32,7 @@ export const resolvers: Resolvers = {
   JobEvent,
   JobEventType,
   BackoffType,
+  ApiTokenRole,
   Backoff,
   Queue,
   QueueSettings,

@@ -29,5 +29,7 @@ export const Mutation: MutationResolvers = {
       ...input,
       ...(input.defaultBackoff && { defaultBackoff: withoutNulls(input.defaultBackoff) }),
     }),
+  createApiToken: (_, { input }, { tokens }) => tokens.create(withoutNulls(input)),
+  revokeApiToken: (_, { name }, { tokens }) => tokens.revoke(name),
   purgeJobs: async (_, args, { jobs }) => ({ deletedCount: await jobs.purgeJobs(withoutNulls(args)) }),
 };

@@ -14,4 +14,5 @@ export const Query: QueryResolvers = {
   lastEventId: (_, __, { jobs }) => jobs.newestEventId(),
   queues: (_, __, { queues }) => queues.listQueues(),
   queue: (_, { name }, { queues }) => queues.getQueue(name),
+  apiTokens: (_, __, { tokens }) => tokens.list(),
 };
