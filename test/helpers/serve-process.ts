@@ -21,12 +21,26 @@ export interface ServeProcess {
   stop(timeoutMs?: number): Promise<number | null>;
 }
 
-export async function startServeProcess(args: string[], timeoutMs = 30_000): Promise<ServeProcess> {
+/** How to start `jobwire`: this repository's bin by default, or e.g. `npx jobwire` in an installed project. */
+export interface ServeCommand {
+  command: string;
+  /** Arguments before "serve". */
+  args: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startServeProcess(
+  args: string[],
+  timeoutMs = 30_000,
+  how: ServeCommand = { command: process.execPath, args: [BIN] },
+): Promise<ServeProcess> {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("JOBWIRE_")) env[key] = value;
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--log-format", "json", ...args], {
+  for (const [key, value] of Object.entries(how.env ?? process.env)) if (!key.startsWith("JOBWIRE_")) env[key] = value;
+  const child = spawn(how.command, [...how.args, "serve", "--port", "0", "--log-format", "json", ...args], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
+    ...(how.cwd && { cwd: how.cwd }),
   });
   const logs: ServeProcess["logs"] = [];
   let stderr = "";
