@@ -15,6 +15,7 @@ import type { RunResult } from "./pack.ts";
 const TSC = join(REPO, "node_modules", "typescript", "bin", "tsc");
 
 let temp: string | undefined;
+let copy: string;
 let project: string;
 let packed: { tarball: string; files: string[]; output: string };
 let installed: RunResult;
@@ -22,7 +23,7 @@ let server: TestServer | undefined;
 
 beforeAll(async () => {
   temp = makeTemp("client-package");
-  const copy = join(temp, "repo");
+  copy = join(temp, "repo");
   project = join(temp, "consumer");
   copyRepository(copy);
   packed = await pack(copy, "./packages/client", join(temp, "out"));
@@ -101,6 +102,18 @@ console.log(JSON.stringify({ created, states, state: done.state, result: done.re
       state: "SUCCEEDED",
       result: { doubled: 42 },
     });
+  });
+
+  it("passes `npm publish --dry-run` without a warning about the package, as a public scoped package", async () => {
+    const res = await run("npm", ["publish", "--dry-run", "./packages/client"], { cwd: copy, timeoutMs: 180_000 });
+    expect(res.code).toBe(0);
+    expect(res.output).toMatch(/with tag latest and public access \(dry-run\)/);
+    // The one warning left is about the publisher: nobody is logged in here.
+    const warnings = res.output
+      .split("\n")
+      .filter((line) => /\bwarn/i.test(line))
+      .filter((line) => !/requires you to be logged in/.test(line));
+    expect(warnings).toEqual([]);
   });
 
   describe("from TypeScript", () => {
