@@ -129,7 +129,22 @@ const TARGETS: Target[] = [
 ];
 
 /** The figures compared with the peers: the same scenario names in throughput.ts and peers.ts. */
-const COMPARED: { name: string; scenario: string; figure: string; unit: string }[] = [
+/** `peerScenario`: the peers' workload this one is compared with, when its name differs. */
+const COMPARED: { name: string; scenario: string; figure: string; unit: string; peerScenario?: string }[] = [
+  {
+    name: "drain 10,000 at the store (4 loops × claim 100 + completeMany) vs peer drain c10",
+    scenario: "drain-store",
+    peerScenario: "drain-inprocess-c10",
+    figure: "jobsPerSecond",
+    unit: "jobs/s",
+  },
+  {
+    name: "WAL bytes per job, store drain vs peer drain c10",
+    scenario: "drain-store",
+    peerScenario: "drain-inprocess-c10",
+    figure: "walBytesPerJob",
+    unit: "B",
+  },
   {
     name: "drain 10,000 no-op, concurrency 10",
     scenario: "drain-inprocess-c10",
@@ -165,7 +180,8 @@ const num = (x: number | undefined, digits = 0) =>
  */
 function peerRatios(all: Record<string, Record<string, unknown>>, peers: PeersResults) {
   const peerMedian = (peer: string, c: (typeof COMPARED)[number]) =>
-    peers.results.find((r) => r.peer === peer && r.scenario === c.scenario)?.figures[c.figure]?.median;
+    peers.results.find((r) => r.peer === peer && r.scenario === (c.peerScenario ?? c.scenario))?.figures[c.figure]
+      ?.median;
   const present = PEERS.filter((p) => peers.results.some((r) => r.peer === p && r.status === "ok"));
   const backendList = Object.keys(all);
   const perBackend: Record<string, unknown[]> = {};

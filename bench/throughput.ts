@@ -8,6 +8,8 @@
  *   drain-inprocess-c1        N queued no-op jobs drained by the SDK Worker in-process, concurrency 1
  *   drain-inprocess-c10       … concurrency 10
  *   drain-remote-2x10         … by 2 Worker processes over GraphQL, concurrency 10 each
+ *   drain-store               … by the job service itself, no Worker: 4 loops, each claiming 100 and
+ *                             completing them in one completeMany (the store's capacity, issue 13)
  *   pickup-inprocess          PICKUP jobs enqueued at 200/s, idle in-process workers (concurrency 10)
  *                             waiting on jobsAvailable: enqueue acknowledged → handler start
  *   pickup-remote             … the worker over GraphQL/graphql-ws, the producer over HTTP
@@ -153,6 +155,43 @@ async function drainInProcess(backend: Backend, quick: boolean, concurrency: num
   }
 }
 
+const STORE_DRAIN_LOOPS = 4;
+const STORE_DRAIN_BATCH = 100;
+
+async function drainStore(backend: Backend, quick: boolean): Promise<RunFigures> {
+  const db = await freshDatabase(backend);
+  const store = await openStore(db.url);
+  try {
+    const jobs = new JobService(store);
+    const n = size(quick).jobs;
+    await enqueueInBulk(n, (list) => jobs.enqueueMany(list));
+    const pgUrl = backend === "postgres" ? postgresUrl() : null;
+    const wal = pgUrl ? await countWal(pgUrl) : null;
+    let completed = 0;
+    const started = nowMs();
+    await Promise.all(
+      Array.from({ length: STORE_DRAIN_LOOPS }, async (_, loop) => {
+        for (;;) {
+          const leased = await jobs.claim({ queues: [QUEUE], workerId: `loop-${loop}`, limit: STORE_DRAIN_BATCH });
+          if (leased.length === 0) return;
+          const outcomes = await jobs.completeMany(
+            leased.map((j) => ({ jobId: j.id, leaseToken: j.leaseToken, result: null })),
+          );
+          completed += outcomes.length;
+        }
+      }),
+    );
+    const seconds = (nowMs() - started) / 1000;
+    const walFigures = wal ? await wal(n) : {};
+    const succeeded = await jobs.countJobs({ queue: QUEUE, states: ["SUCCEEDED"] });
+    if (succeeded !== n || completed !== n) throw new Error(`expected ${n} SUCCEEDED jobs, found ${succeeded}`);
+    return { figures: { jobsPerSecond: n / seconds, seconds, ...walFigures }, serverPeakRssMiB: memoryMiB().peak };
+  } finally {
+    await store.close();
+    await db.dispose();
+  }
+}
+
 async function drainRemote(backend: Backend, quick: boolean): Promise<RunFigures> {
   const db = await freshDatabase(backend);
   const serve = await startServe(db.url);
@@ -276,6 +315,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   "drain-inprocess-c1": { primary: "jobsPerSecond", unit: "jobs/s", run: (b, q) => drainInProcess(b, q, 1) },
   "drain-inprocess-c10": { primary: "jobsPerSecond", unit: "jobs/s", run: (b, q) => drainInProcess(b, q, 10) },
   "drain-remote-2x10": { primary: "jobsPerSecond", unit: "jobs/s", run: drainRemote },
+  "drain-store": { primary: "jobsPerSecond", unit: "jobs/s", run: drainStore },
   "pickup-inprocess": { primary: "p50Ms", unit: "ms", run: pickupInProcess },
   "pickup-remote": { primary: "p50Ms", unit: "ms", run: pickupRemote },
 };

@@ -40,10 +40,12 @@ Options:
       --max-query-depth N     serve: deepest query nesting (default ${DEFAULT_QUERY_LIMITS.maxDepth})
       --max-query-cost N      serve: costliest query (default ${DEFAULT_QUERY_LIMITS.maxCost})
       --shutdown-grace-ms N   serve: how long shutdown waits for in-flight requests (default ${SERVER_DEFAULTS.shutdownGraceMs})
-      --subscription-buffer N serve: live events a subscription may hold unsent before it is
-                              ended with SUBSCRIPTION_OVERFLOW (default ${SERVER_DEFAULTS.subscriptionBuffer})
+      --subscription-buffer N serve: live events a subscription may have unread (unsent, or sent
+                              and not confirmed read) before it is ended with SUBSCRIPTION_OVERFLOW
+                              (default ${SERVER_DEFAULTS.subscriptionBuffer})
       --ws-init-timeout-ms N  serve: time a WebSocket client has to send connection_init (default ${SERVER_DEFAULTS.wsInitTimeoutMs})
-      --ws-keepalive-ms N     serve: WebSocket ping interval; 0 turns pings off (default ${SERVER_DEFAULTS.wsKeepAliveMs})
+      --ws-keepalive-ms N     serve: WebSocket keep-alive ping interval; a client that has not
+                              answered by the next one is closed with 4408 stalled; 0 turns it off (default ${SERVER_DEFAULTS.wsKeepAliveMs})
       --metrics BOOL          serve: GET /metrics in Prometheus text format (default true)
       --log-level LEVEL       fatal, error, warn, info (default), debug, trace or silent
       --log-format FORMAT     pretty or json (default: pretty on a terminal, else json)

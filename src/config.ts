@@ -32,11 +32,11 @@ export interface Config {
   maxQueryCost: number;
   /** serve: how long shutdown waits for in-flight requests, in ms. */
   shutdownGraceMs: number;
-  /** serve: live events a subscription may hold unsent before SUBSCRIPTION_OVERFLOW. */
+  /** serve: live events a subscription may have unread (unsent, or not confirmed read) before SUBSCRIPTION_OVERFLOW. */
   subscriptionBuffer: number;
   /** serve: time a WebSocket client has to send connection_init, in ms. */
   wsInitTimeoutMs: number;
-  /** serve: WebSocket ping interval in ms (0: no pings). */
+  /** serve: WebSocket keep-alive ping interval in ms (0: no keep-alive; read-confirming pings still go out). */
   wsKeepAliveMs: number;
   /** serve: GET /metrics in Prometheus text format. */
   metrics: boolean;
@@ -58,9 +58,9 @@ export const ENVIRONMENT = Object.freeze({
   JOBWIRE_MAX_QUERY_DEPTH: `serve: deepest query (default ${DEFAULT_QUERY_LIMITS.maxDepth})`,
   JOBWIRE_MAX_QUERY_COST: `serve: costliest query (default ${DEFAULT_QUERY_LIMITS.maxCost})`,
   JOBWIRE_SHUTDOWN_GRACE_MS: `serve: wait for in-flight requests on shutdown (default ${SERVER_DEFAULTS.shutdownGraceMs})`,
-  JOBWIRE_SUBSCRIPTION_BUFFER: `serve: live events a subscription may hold unsent (default ${SERVER_DEFAULTS.subscriptionBuffer})`,
+  JOBWIRE_SUBSCRIPTION_BUFFER: `serve: live events a subscription may have unread (default ${SERVER_DEFAULTS.subscriptionBuffer})`,
   JOBWIRE_WS_INIT_TIMEOUT_MS: `serve: WebSocket connection_init timeout (default ${SERVER_DEFAULTS.wsInitTimeoutMs})`,
-  JOBWIRE_WS_KEEPALIVE_MS: `serve: WebSocket ping interval, 0 = off (default ${SERVER_DEFAULTS.wsKeepAliveMs})`,
+  JOBWIRE_WS_KEEPALIVE_MS: `serve: WebSocket keep-alive interval, 0 = off (default ${SERVER_DEFAULTS.wsKeepAliveMs})`,
   JOBWIRE_METRICS: "serve: GET /metrics, true or false (default true)",
   JOBWIRE_LOG_LEVEL: `${LOG_LEVELS.join(", ")} (default info)`,
   JOBWIRE_LOG_FORMAT: "pretty or json (default: pretty on a terminal)",

@@ -4,7 +4,8 @@
  *
  * - Resume. Every item moves a cursor (the last seq or event id received);
  *   whenever the subscription has to start again (the socket dropped, the
- *   server restarted, the server ended it with SUBSCRIPTION_OVERFLOW) it
+ *   server restarted, the server ended it with SUBSCRIPTION_OVERFLOW or
+ *   closed the socket with 4408 "stalled: …" because it stopped reading) it
  *   resubscribes with variables computed from that cursor, so the server
  *   replays exactly what was missed. graphql-ws's own retries are off: they
  *   would resubscribe with the first variables and replay from the start.
@@ -51,6 +52,12 @@ export interface LiveSubscription<T> extends AsyncIterableIterator<T> {
 /** graphql-ws hands GraphQL errors to `error` as an array; anything else is the connection. */
 function isGraphQLErrors(e: unknown): e is readonly GraphQLFormattedError[] {
   return Array.isArray(e);
+}
+
+/** The close the server sends a client that stopped reading (README, "Connections"). */
+function isStallClose(e: unknown): boolean {
+  if (typeof e !== "object" || e === null || !("code" in e) || !("reason" in e)) return false;
+  return e.code === 4408 && typeof e.reason === "string" && e.reason.startsWith("stalled:");
 }
 
 export function openLiveSubscription<TData, TVars extends Record<string, unknown>, TItem>(
@@ -159,6 +166,10 @@ export function openLiveSubscription<TData, TVars extends Record<string, unknown
       if (error.code === "SUBSCRIPTION_OVERFLOW") return scheduleRestart(error, 0);
       return end(error);
     }
+    // The server closed a socket that had stopped reading (4408 "stalled: …",
+    // after a SUBSCRIPTION_OVERFLOW per subscription): not a network fault,
+    // so resume from the cursor at once.
+    if (isStallClose(e)) return scheduleRestart(e, 0);
     // The socket closed or could not open: try again after a pause.
     scheduleRestart(e, spec.retryDelayMs(retries++));
   };

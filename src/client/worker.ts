@@ -513,6 +513,10 @@ export class Worker {
       retryable,
       ...(retryInMs !== undefined && { retryInMs }),
     };
+    // Retried until the server answers or the lease is over on any clock: its
+    // last heartbeat was at most leaseSeconds ago. Timed by this process's
+    // monotonic clock, never against the server's leaseExpiresAt (clocks differ).
+    const giveUpAt = performance.now() + this.leaseSeconds * 1000 + 60_000;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.transport.fail(failure);
@@ -525,7 +529,7 @@ export class Worker {
           return;
         }
         this.emit("error", { error: e, during: "fail" });
-        if (attempt >= 5 || Date.now() > job.leaseExpiresAt.getTime() + 60_000) return;
+        if (performance.now() > giveUpAt || (this.stopRequested && attempt >= 3)) return;
         await new Promise((resolve) => setTimeout(resolve, jitter(Math.min(100 * 2 ** attempt, 5_000))));
       }
     }

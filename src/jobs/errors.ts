@@ -78,19 +78,31 @@ export class QueueFullError extends JobwireError {
  * A subscriber fell so far behind that its buffer filled: the server ended the
  * subscription rather than grow memory or drop events. Nothing was lost; the
  * client resubscribes from the last seq (jobEvents) or event id (jobChanged)
- * it received.
+ * it received, which `lastSentSeq` / `lastSentEventId` name.
+ *
+ * `stalled`: the client stopped reading altogether (it answered no ping for a
+ * keep-alive interval); the server sends this error on every live
+ * subscription of the connection and then closes it with 4408 (see
+ * server/websocket.ts).
  */
 export class SubscriptionOverflowError extends JobwireError {
-  constructor(maxBuffer: number, resume: { lastSentSeq?: number; lastSentEventId?: string }) {
+  constructor(
+    maxBuffer: number,
+    resume: { lastSentSeq?: number; lastSentEventId?: string },
+    options: { stalled?: boolean } = {},
+  ) {
     const how =
       resume.lastSentSeq !== undefined || resume.lastSentEventId === undefined
         ? "resubscribe with afterSeq = the seq of the last event you received"
         : "resubscribe with afterEventId = the id of the last event you received";
-    super(
-      ErrorCode.SUBSCRIPTION_OVERFLOW,
-      `the subscriber fell behind: ${maxBuffer} events were waiting to be sent, so the subscription was ended; ${how}`,
-      { maxBuffer, ...resume },
-    );
+    const what = options.stalled
+      ? "the subscriber stopped reading (no answer to a ping within the keep-alive interval), so the subscription and its connection were ended"
+      : `the subscriber fell behind: it had not read ${maxBuffer} events sent or waiting to be sent, so the subscription was ended`;
+    super(ErrorCode.SUBSCRIPTION_OVERFLOW, `${what}; ${how}`, {
+      maxBuffer,
+      ...resume,
+      ...(options.stalled && { stalled: true }),
+    });
   }
 }
 

@@ -104,7 +104,7 @@ export class JobService {
     readonly store: JobStore,
     options: JobServiceOptions = {},
   ) {
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? (() => store.now());
     this.random = options.random ?? Math.random;
     this.maxPayloadBytes = options.maxPayloadBytes ?? LIMITS.defaultMaxPayloadBytes;
     this.onEvents = options.onEvents;

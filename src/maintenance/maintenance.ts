@@ -69,7 +69,7 @@ export class Maintenance {
         options.retainFailedSeconds === undefined
           ? MAINTENANCE_DEFAULTS.retainFailedSeconds
           : options.retainFailedSeconds,
-      now: options.now ?? (() => new Date()),
+      now: options.now ?? (() => jobs.store.now()),
       onError: options.onError ?? ((e) => console.error("jobwire: maintenance tick failed", e)),
     };
   }

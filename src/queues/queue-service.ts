@@ -50,7 +50,7 @@ export class QueueService {
     readonly store: JobStore,
     options: QueueServiceOptions = {},
   ) {
-    this.now = options.now ?? (() => new Date());
+    this.now = options.now ?? (() => store.now());
     this.onQueueChanged = options.onQueueChanged ?? (() => {});
   }
 

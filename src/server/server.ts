@@ -59,11 +59,11 @@ export interface ServerOptions {
   databaseUrl?: string;
   /** The event bus (default: in-process on SQLite, LISTEN/NOTIFY on PostgreSQL). */
   bus?: EventBus;
-  /** Live events a subscription may hold unsent before SUBSCRIPTION_OVERFLOW ends it. */
+  /** Live events a subscription may have unread (unsent, or sent and not confirmed read) before SUBSCRIPTION_OVERFLOW ends it. */
   subscriptionBuffer?: number;
   /** Time a WebSocket client has to send connection_init (ms). */
   wsInitTimeoutMs?: number;
-  /** WebSocket ping interval; a client silent for one interval after a ping is dropped (ms). */
+  /** WebSocket keep-alive ping interval; a client silent for one interval after a ping is closed with 4408 stalled (ms). */
   wsKeepAliveMs?: number;
   /** The event feed's safety poll, for hints that never came (ms). */
   eventPollIntervalMs?: number;
@@ -86,7 +86,7 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { store, logger } = options;
-  const now = options.now ?? (() => new Date());
+  const now = options.now ?? (() => store.now());
   const onBusError = (e: Error) => logger.warn({ err: e }, "event bus");
   let bus: EventBus;
   if (options.bus) bus = options.bus;
@@ -148,6 +148,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           onError: (e) => logger.error({ err: e }, "maintenance tick failed"),
           ...options.maintenance,
         });
+
+  if (maintenance) {
+    // Before the first sweep and the first request (see JobStore.resumeLeases).
+    try {
+      const resumed = await store.resumeLeases(now());
+      if (resumed > 0) logger.info({ resumed }, "resumed the running leases of the previous run from now");
+    } catch (e) {
+      await closeEvents();
+      throw coerceError(e);
+    }
+  }
 
   const httpServer = createServer();
   const schema = createSchema();

@@ -18,9 +18,13 @@
  * watch one queue. Replayed events are read per subscriber and never shared.
  *
  * Connections must send connection_init within `initTimeoutMs` (graphql-ws
- * closes them with 4408 otherwise); the server pings every `keepAliveMs` and
- * terminates a connection that has not answered by the next ping. Messages
- * over `maxPayloadBytes` close the connection with 1009.
+ * closes them with 4408 otherwise). Messages over `maxPayloadBytes` close the
+ * connection with 1009. Pings, the keep-alive and what a stalled reader is
+ * told are socket-reads.ts: every ping doubles as proof of what the client
+ * has read, so a subscriber that stops reading is ended with
+ * SUBSCRIPTION_OVERFLOW within its buffer's worth of events, and a socket
+ * that stops answering pings is closed with 4408 "stalled: …" (graphql-ws's
+ * own keep-alive, a silent terminate, is off).
  */
 import type { Server } from "node:http";
 import {
@@ -34,15 +38,18 @@ import {
   specifiedRules,
   validate,
 } from "graphql";
-import type { DocumentNode, ExecutionArgs, ExecutionResult, GraphQLSchema } from "graphql";
+import type { DocumentNode, ExecutionArgs, ExecutionResult, GraphQLFormattedError, GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { Logger } from "pino";
 import { WebSocketServer } from "ws";
+import type { WebSocket } from "ws";
 import { createContext } from "../graphql/context.ts";
 import type { Services } from "../graphql/context.ts";
 import { createFormatError } from "../graphql/errors.ts";
 import { checkQueryLimits, measureOperation } from "../graphql/limits.ts";
 import type { QueryLimits } from "../graphql/limits.ts";
+import { LiveStream } from "../subscriptions/live-stream.ts";
+import { SocketReadTracker } from "./socket-reads.ts";
 
 export interface GraphQLWebSocketOptions {
   httpServer: Server;
@@ -69,17 +76,30 @@ export interface GraphQLWebSocket {
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
+/** The socket and graphql-ws id a subscription's execution args belong to. */
+interface Origin {
+  tracker: SocketReadTracker;
+  id: string;
+}
+
 /**
  * graphql-js `subscribe`, except that subscriptions of the same `shape` (see
- * the header) share one execution per event object.
+ * the header) share one execution per event object, and live streams are
+ * registered with their socket's read tracker while they run.
  */
-function sharedSubscribe(shapes: WeakMap<ExecutionArgs, string>) {
+function sharedSubscribe(shapes: WeakMap<ExecutionArgs, string>, origins: WeakMap<ExecutionArgs, Origin>) {
   const executions = new WeakMap<object, Map<string, Result>>();
   return async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
     const stream = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in stream)) return stream;
     // What subscribe resolvers return (LiveStream) is an async iterator.
     const source = stream as AsyncIterableIterator<unknown>;
+    const origin = origins.get(args);
+    const tracked = origin && source instanceof LiveStream ? source : null;
+    if (origin && tracked) origin.tracker.add(origin.id, tracked);
+    const untrack = () => {
+      if (origin && tracked) origin.tracker.remove(origin.id, tracked);
+    };
     const shape = shapes.get(args);
     const run = (payload: unknown): Result => {
       if (shape === undefined || typeof payload !== "object" || payload === null) {
@@ -93,14 +113,26 @@ function sharedSubscribe(shapes: WeakMap<ExecutionArgs, string>) {
     };
     const iterator: AsyncIterableIterator<ExecutionResult> = {
       async next() {
-        const item = await source.next();
-        return item.done ? { value: undefined, done: true } : { value: await run(item.value), done: false };
+        let item: IteratorResult<unknown>;
+        try {
+          item = await source.next();
+        } catch (e) {
+          untrack();
+          throw e;
+        }
+        if (item.done) {
+          untrack();
+          return { value: undefined, done: true };
+        }
+        return { value: await run(item.value), done: false };
       },
       async return() {
+        untrack();
         await source.return?.();
         return { value: undefined, done: true };
       },
       async throw(error?: unknown) {
+        untrack();
         await source.return?.();
         throw error;
       },
@@ -122,6 +154,17 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
   const formatError = createFormatError(logger);
   const rules = options.introspection ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
   const shapes = new WeakMap<ExecutionArgs, string>();
+  const origins = new WeakMap<ExecutionArgs, Origin>();
+  const trackers = new WeakMap<WebSocket, SocketReadTracker>();
+  const formatDomainError = (error: Error): GraphQLFormattedError => {
+    const wrapped = new GraphQLError(error.message, { originalError: error });
+    return formatError(wrapped.toJSON(), wrapped);
+  };
+  // Registered before graphql-ws's own listener, so a socket's tracker exists
+  // before its first message is handled.
+  wss.on("connection", (socket) => {
+    trackers.set(socket, new SocketReadTracker(socket, options.keepAliveMs, formatDomainError));
+  });
   const coded = (errors: readonly GraphQLError[], code: string): GraphQLError[] =>
     errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, originalError: e, extensions: { code } }));
 
@@ -131,11 +174,11 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
       // graphql-ws would use its own import of graphql; under a bundler or test
       // runner that can be a second copy, so hand it ours.
       execute,
-      subscribe: sharedSubscribe(shapes),
+      subscribe: sharedSubscribe(shapes, origins),
       validate,
       parse,
       connectionInitWaitTimeout: options.initTimeoutMs,
-      onSubscribe: (_ctx, _id, payload): ExecutionArgs | readonly GraphQLError[] => {
+      onSubscribe: (ctx, id, payload): ExecutionArgs | readonly GraphQLError[] => {
         let document: DocumentNode;
         try {
           document = parse(payload.query);
@@ -161,17 +204,20 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
         };
         if (operation.operation === "subscription") {
           shapes.set(args, JSON.stringify([payload.query, payload.operationName ?? null, payload.variables ?? null]));
+          const tracker = trackers.get(ctx.extra.socket);
+          if (tracker) origins.set(args, { tracker, id });
         }
         return args;
       },
-      onNext: (_ctx, _id, _payload, _args, result) => {
+      onNext: (ctx, id, _payload, _args, result) => {
+        trackers.get(ctx.extra.socket)?.wrote(id);
         if (!result.errors) return;
         return { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) };
       },
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)),
     },
     wss,
-    options.keepAliveMs,
+    0, // the keep-alive is SocketReadTracker's
   );
 
   return {

@@ -50,4 +50,16 @@ export interface DialectSql {
    * SQLite, where writers commit one at a time in id order.
    */
   readonly snapshot: Sql | null;
+  /**
+   * Reads the database's clock (epoch ms), for a store whose servers share the
+   * database and so must share one clock (clock.ts); null where one server
+   * owns the database and its own clock is the clock (SQLite).
+   */
+  readonly readClock: ((runner: SqlRunner) => Promise<number>) | null;
+  /**
+   * One server owns the database at a time (SQLite's file lock), so the
+   * server that opens it may take over the running leases it finds
+   * (JobStore.resumeLeases).
+   */
+  readonly singleOwner: boolean;
 }

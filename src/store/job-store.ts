@@ -314,5 +314,24 @@ export interface JobStore {
    */
   poolStats?(): PoolStats;
 
+  /**
+   * The one clock for runAt, leases, backoff, promotion and sweeps (clock.ts):
+   * the database's clock on PostgreSQL (shared by every server on it), the
+   * process's own on SQLite (one server owns the file).
+   */
+  now(): Date;
+
+  /**
+   * Called once by a server as it starts, before its first sweep. Where one
+   * server owns the database (SQLite), the RUNNING leases it finds were
+   * granted by the previous owner, possibly under a clock that has jumped
+   * since: each is granted its length (at least the default lease) again from
+   * `now`, so no live worker's lease is swept early (nor late) because of the
+   * jump; a dead worker's job waits that much longer. Where servers share the
+   * database (PostgreSQL) leases are on the database's clock and belong to
+   * other servers too: nothing is changed. Returns how many leases it resumed.
+   */
+  resumeLeases(now: Date): Promise<number>;
+
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@
 import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ValidationError } from "../jobs/errors.ts";
+import { SharedClocks, type StoreClock } from "./clock.ts";
 import type { JobStore } from "./job-store.ts";
 import { migratePostgres, migrateSqlite } from "./migrator.ts";
 import type { MigrateProgress, MigrateResult } from "./migrator.ts";
@@ -18,6 +19,9 @@ import { observeStatements } from "./sql-client.ts";
 import type { SqlClient } from "./sql-client.ts";
 import { sqliteDialect } from "./sqlite/dialect.ts";
 import { SqliteClient } from "./sqlite/sqlite-client.ts";
+
+/** The database clocks of this process, one per database URL (clock.ts). */
+const DATABASE_CLOCKS = new SharedClocks();
 
 export type DatabaseTarget = { dialect: "sqlite"; filePath: string } | { dialect: "postgres"; url: string };
 
@@ -31,6 +35,8 @@ export interface OpenStoreOptions {
   progress?: MigrateProgress;
   /** Sees every statement the store sends (to count or time round trips). */
   onStatement?: (statement: Sql) => void;
+  /** A background read of the database's clock failed (the clock keeps its last offset). */
+  onClockError?: (error: unknown) => void;
 }
 
 export function parseDatabaseUrl(url: string): DatabaseTarget {
@@ -70,14 +76,20 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   // Loaded only here: node-postgres costs ~8 MiB of memory a SQLite process never uses.
   const { PostgresClient } = await import("./postgres/postgres-client.ts");
   const client = new PostgresClient(target.url, { max: options.poolSize ?? 10 });
+  const readClock = postgresDialect.readClock!;
+  let clock: StoreClock;
   try {
-    // Fail fast with the driver's message when the database is unreachable.
-    await client.pool.query("SELECT 1");
+    // Every server on one database runs on the database's clock (clock.ts).
+    // Its first read also fails fast, with the driver's message, when the
+    // database is unreachable.
+    clock = await DATABASE_CLOCKS.acquire(target.url, () => readClock(client), {
+      onError: (e) => options.onClockError?.(e),
+    });
   } catch (e) {
     await client.$disconnect();
     throw e;
   }
-  return new PrismaJobStore(observed(client, options), postgresDialect);
+  return new PrismaJobStore(observed(client, options), postgresDialect, clock);
 }
 
 function observed(client: SqlClient, options: OpenStoreOptions): SqlClient {

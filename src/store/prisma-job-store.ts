@@ -17,6 +17,7 @@ import { compareIds } from "../jobs/ids.ts";
 import { JobEventType, JobState } from "../jobs/states.ts";
 import type { Job, JobEvent, JobEventInQueue, JsonValue } from "../jobs/types.ts";
 import type { QueueSettingsPatch } from "../queues/types.ts";
+import { systemClock, type StoreClock } from "./clock.ts";
 import type { DialectSql } from "./dialect-sql.ts";
 import type {
   ClaimSpec,
@@ -131,6 +132,7 @@ export class PrismaJobStore implements JobStore {
   constructor(
     private client: SqlClient,
     private readonly sqlOf: DialectSql,
+    private readonly clock: StoreClock = systemClock,
   ) {
     this.dialect = sqlOf.name;
     this.poolStats = client.poolStats?.bind(client);
@@ -226,7 +228,7 @@ export class PrismaJobStore implements JobStore {
         VALUES (${j.queue}, ${j.state}, ${this.jsonOrNull(j.payload)}, ${priority}, ${j.runAt},
           ${maxAttempts}, ${this.sqlOf.json(backoff)}, ${j.idempotencyKey}, ${this.sqlOf.json(j.tags)},
           ${this.jsonOrNull(j.metadata)}, 1, ${now}, ${now})
-        ON CONFLICT ("queue", "idempotency_key") DO NOTHING
+        ON CONFLICT ("queue", "idempotency_key") WHERE "idempotency_key" IS NOT NULL DO NOTHING
         RETURNING *`);
       const row = inserted[0];
       if (row) {
@@ -933,8 +935,33 @@ export class PrismaJobStore implements JobStore {
     }
   }
 
+  now(): Date {
+    return this.clock.now();
+  }
+
+  async resumeLeases(now: Date): Promise<number> {
+    if (!this.sqlOf.singleOwner) return 0;
+    return this.sqlOf.transaction(this.client, async (tx) => {
+      const rows = await tx.$queryRaw<Row[]>(sql`
+        SELECT "id", "lease_expires_at", "updated_at" FROM "jobs"
+        WHERE "state" = ${JobState.RUNNING} AND "lease_expires_at" IS NOT NULL`);
+      for (const row of rows) {
+        // The lease's length as granted (claim and heartbeat both set
+        // updated_at to the grant time), at least the default lease: a later
+        // cancel request also sets updated_at and would shorten it.
+        const granted = toDate(row.lease_expires_at).getTime() - toDate(row.updated_at).getTime();
+        const lengthMs = Math.max(granted, LIMITS.defaultLeaseSeconds * 1000);
+        await tx.$executeRaw(sql`
+          UPDATE "jobs" SET "lease_expires_at" = ${new Date(now.getTime() + lengthMs)}, "updated_at" = ${now}
+          WHERE "id" = ${BigInt(String(row.id))}`);
+      }
+      return rows.length;
+    });
+  }
+
   /** Disconnects; any later call fails (Prisma would silently reconnect and leak a connection). */
   async close(): Promise<void> {
+    this.clock.close();
     const client = this.client;
     this.client = CLOSED_CLIENT;
     await client.$disconnect();

@@ -118,8 +118,10 @@ export class LiveService {
       unlisten?.();
       unlisten = null;
     });
-    const overflow = () =>
-      new SubscriptionOverflowError(this.maxBuffer, { lastSentSeq: stream.lastTaken?.seq ?? afterSeq });
+    const ended = (lastSent: JobEvent | undefined, stalled: boolean) =>
+      new SubscriptionOverflowError(this.maxBuffer, { lastSentSeq: lastSent?.seq ?? afterSeq }, { stalled });
+    stream.overflowError = ended;
+    const overflow = () => ended(stream.lastTaken, false);
     const live = (event: JobEventInQueue): void => {
       if (event.seq <= lastSeq) return;
       if (event.seq !== lastSeq + 1) {
@@ -173,8 +175,13 @@ export class LiveService {
       unlisten?.();
       unlisten = null;
     });
-    const overflow = () =>
-      new SubscriptionOverflowError(this.maxBuffer, { lastSentEventId: stream.lastTaken?.id ?? lastId });
+    // Before anything was sent, the resume point is where this subscription
+    // started (not `lastId`, which has moved past events still buffered).
+    const startId = lastId;
+    const ended = (lastSent: JobEventInQueue | undefined, stalled: boolean) =>
+      new SubscriptionOverflowError(this.maxBuffer, { lastSentEventId: lastSent?.id ?? startId }, { stalled });
+    stream.overflowError = ended;
+    const overflow = () => ended(stream.lastTaken, false);
     const matches = (e: JobEventInQueue): boolean =>
       (!filter.queues || filter.queues.has(e.queue)) &&
       (!filter.states || filter.states.has(e.toState)) &&

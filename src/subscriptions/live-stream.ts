@@ -9,6 +9,19 @@
  *   fails with the caller's overflow error (SUBSCRIPTION_OVERFLOW) and drops
  *   what it held: memory stays bounded, and the client learns exactly that it
  *   must resume, instead of silently missing events.
+ * - Read confirmation (WebSocket, src/server/websocket.ts): graphql-ws stops
+ *   pulling only once the socket stops draining, and the kernel's buffers take
+ *   megabytes first, i.e. tens of thousands of small events a stalled client
+ *   never read. So a transport that can tell what the client has read calls
+ *   `confirmReads()` and then `confirmRead(n)` as the client proves it read
+ *   the first n items taken (its answers to pings sent behind them); items
+ *   taken but not yet confirmed count against `maxBuffer` like buffered ones,
+ *   and a reader that stops overflows within `maxBuffer` live events. Replayed
+ *   items do not count: replay is pulled, so what a stalled reader can hold
+ *   of it is bounded by the socket, and a reader replaying a long history
+ *   over a slow link would otherwise be ended by the first live event after
+ *   catching up (what was in flight then is not a backlog it cannot read).
+ *   Without confirmation (SSE, in-process) only the buffer counts.
  * - Written by hand rather than as an async generator: a generator suspended
  *   in `await` cannot be returned from until that await settles, so a client
  *   that unsubscribes from an idle stream would leak it. Here return()
@@ -23,9 +36,21 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
   private failure: Error | null = null;
   private wakeConsumer: (() => void) | null = null;
   private last: T | undefined;
+  /** Items handed to the consumer, and how many of them the client is known to have read. */
+  private taken = 0;
+  private confirmed = 0;
+  private confirming = false;
+  /** Replayed items at the head of the buffer (they never count as unread once taken). */
+  private replayQueued = 0;
+  /**
+   * The error that ends this stream for a client that fell behind (`stalled`
+   * false) or stopped reading altogether (true), given the last item sent to
+   * it; set by the source, used by transports that cut a stalled client.
+   */
+  overflowError: ((lastSent: T | undefined, stalled: boolean) => Error) | null = null;
 
   constructor(
-    private readonly maxBuffer: number,
+    readonly maxBuffer: number,
     private readonly onEnd: () => void,
   ) {}
 
@@ -38,10 +63,26 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     return this.last;
   }
 
-  /** Queues a live item; fails the stream with `overflow()` when the buffer is full. */
+  /** Items waiting to be taken plus, when reads are confirmed, those taken but not known read. */
+  get unread(): number {
+    return this.buffer.length + (this.confirming ? this.taken - this.confirmed : 0);
+  }
+
+  /** From now on, items taken count as unread until `confirmRead` covers them. */
+  confirmReads(): void {
+    this.confirming = true;
+    this.confirmed = this.taken;
+  }
+
+  /** The client has read the first `count` items taken (a count, not a delta; never goes back). */
+  confirmRead(count: number): void {
+    this.confirmed = Math.max(this.confirmed, Math.min(count, this.taken));
+  }
+
+  /** Queues a live item; fails the stream with `overflow()` when `maxBuffer` are unread. */
   push(item: T, overflow: () => Error): void {
     if (this.state !== "open") return;
-    if (this.buffer.length >= this.maxBuffer) {
+    if (this.unread >= this.maxBuffer) {
       this.fail(overflow());
       return;
     }
@@ -77,6 +118,7 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     this.state = "failed";
     this.failure = error;
     this.buffer.length = 0;
+    this.replayQueued = 0;
     this.finish();
   }
 
@@ -85,6 +127,11 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
       const item = this.buffer.shift();
       if (item !== undefined) {
         this.last = item;
+        this.taken++;
+        if (this.replayQueued > 0) {
+          this.replayQueued--;
+          this.confirmed = this.taken;
+        }
         return { value: item, done: false };
       }
       if (this.state === "failed") {
@@ -101,7 +148,10 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
           this.fail(e instanceof Error ? e : new Error(String(e)));
           continue;
         }
-        if (this.state === "open") this.buffer.push(...items);
+        if (this.state === "open") {
+          this.buffer.push(...items);
+          this.replayQueued += items.length;
+        }
         continue;
       }
       await new Promise<void>((resolve) => (this.wakeConsumer = resolve));
@@ -112,6 +162,7 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     if (this.state === "open") {
       this.state = "ended";
       this.buffer.length = 0;
+      this.replayQueued = 0;
       this.finish();
     } else this.state = "ended";
     return { value: undefined, done: true };

@@ -159,7 +159,7 @@ export function expectedSchema(dialect: Dialect, dmmf: Document = loadDmmf()): S
     shape.indexes[partial.name] = {
       table: partial.table,
       columns: [...partial.columns],
-      unique: false,
+      unique: "unique" in partial && partial.unique,
       where: normalisePredicate(partial.where),
     };
   }

@@ -29,9 +29,11 @@ export interface ScriptProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function runScript(path: string, args: string[] = []): ScriptProcess {
+/** `extraEnv`: more environment for the child (e.g. libfaketime's, helpers/faketime.ts). */
+export function runScript(path: string, args: string[] = [], extraEnv: NodeJS.ProcessEnv = {}): ScriptProcess {
   const child = spawn(process.execPath, ["--import", "tsx", path, ...args], {
     cwd: ROOT,
+    env: { ...process.env, ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];

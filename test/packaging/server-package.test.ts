@@ -101,12 +101,17 @@ describe("the server tarball", () => {
   it("serves with the installed `jobwire serve`: /healthz answers and a job goes in over GraphQL", async () => {
     // The command npx runs (node_modules/.bin/jobwire), started directly: npx
     // does not pass SIGTERM on to it (seen here: npx died, the server lived on).
-    const server = await startServeProcess(["--database", `file:${join(temp as string, "consumer.db")}`], 60_000, {
-      command: join(project, "node_modules", ".bin", "jobwire"),
-      args: [],
-      cwd: project,
-      env: cleanEnv(),
-    });
+    const server = await startServeProcess(
+      ["--database", `file:${join(temp as string, "consumer.db")}`],
+      60_000,
+      {},
+      {
+        command: join(project, "node_modules", ".bin", "jobwire"),
+        args: [],
+        cwd: project,
+        env: cleanEnv(),
+      },
+    );
     try {
       const origin = new URL(server.url).origin;
       const health = await fetch(`${origin}/healthz`);

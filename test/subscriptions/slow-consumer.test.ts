@@ -113,7 +113,7 @@ describe.each(BACKENDS)("a subscriber that stops reading, on %s", (dialect) => {
     expect(last?.type).toBe("error");
     expect(last?.payload).toEqual([
       {
-        message: `the subscriber fell behind: ${BUFFER} events were waiting to be sent, so the subscription was ended; resubscribe with afterEventId = the id of the last event you received`,
+        message: `the subscriber fell behind: it had not read ${BUFFER} events sent or waiting to be sent, so the subscription was ended; resubscribe with afterEventId = the id of the last event you received`,
         extensions: { code: "SUBSCRIPTION_OVERFLOW", maxBuffer: BUFFER, lastSentEventId: got.at(-1) },
       },
     ]);

@@ -72,4 +72,55 @@ describe("LiveStream", () => {
     latest.offerLatest(2);
     expect((await latest.next()).value).toBe(2);
   });
+
+  it("counts items taken but not confirmed read against maxBuffer once reads are confirmed", async () => {
+    const stream = new LiveStream<number>(3, () => {});
+    stream.confirmReads();
+    for (let i = 1; i <= 3; i++) stream.push(i, overflow);
+    for (let i = 1; i <= 3; i++) expect((await stream.next()).value).toBe(i);
+    // Nothing waits, but none of the three is known read: still full.
+    expect(stream.unread).toBe(3);
+    stream.confirmRead(2);
+    expect(stream.unread).toBe(1);
+    stream.confirmRead(1); // counts never go back
+    expect(stream.unread).toBe(1);
+    stream.push(4, overflow);
+    stream.push(5, overflow);
+    expect(stream.open).toBe(true);
+    stream.push(6, overflow);
+    expect(stream.open).toBe(false);
+    await expect(stream.next()).rejects.toThrow("overflow");
+  });
+
+  it("without read confirmation, only what waits counts", async () => {
+    const stream = new LiveStream<number>(2, () => {});
+    for (let i = 1; i <= 10; i++) {
+      stream.push(i, overflow);
+      expect((await stream.next()).value).toBe(i);
+    }
+    expect(stream.open).toBe(true);
+    expect(stream.unread).toBe(0);
+  });
+
+  it("does not count replayed items as unread once taken", async () => {
+    const stream = new LiveStream<number>(3, () => {});
+    stream.confirmReads();
+    const pages = [
+      [1, 2, 3],
+      [4, 5],
+    ];
+    stream.refill = async () => {
+      const page = pages.shift() ?? [];
+      if (pages.length === 0) stream.refill = null;
+      return page;
+    };
+    for (let i = 1; i <= 5; i++) expect((await stream.next()).value).toBe(i);
+    expect(stream.unread).toBe(0);
+    for (let i = 6; i <= 8; i++) stream.push(i, overflow);
+    expect(stream.open).toBe(true);
+    for (let i = 6; i <= 8; i++) expect((await stream.next()).value).toBe(i);
+    expect(stream.unread).toBe(3); // live items count until confirmed
+    stream.push(9, overflow);
+    expect(stream.open).toBe(false);
+  });
 });

@@ -827,16 +827,22 @@ export type RateLimitInput = {
  * the database (PostgreSQL). jobEvents and jobChanged resume without gap or
  * duplicate from the last seq or event id a client received.
  *
- * Slow readers: each subscription holds at most the server's
- * --subscription-buffer events unsent (default 1,000). When that fills, the
- * server ends that subscription (not the connection) with an error whose
- * `extensions.code` is SUBSCRIPTION_OVERFLOW; resubscribe from the last seq or
- * event id received. queueStats and jobsAvailable never overflow: they keep
- * only the latest value.
+ * Slow readers: each subscription may have at most the server's
+ * --subscription-buffer events (default 1,000) that its client has not read:
+ * waiting to be sent, or sent but not yet confirmed read (the client's answers
+ * to WebSocket pings confirm what it read). When that fills, the server ends
+ * that subscription (not the connection) with an error whose `extensions.code`
+ * is SUBSCRIPTION_OVERFLOW, carrying `lastSentSeq` / `lastSentEventId`;
+ * resubscribe from the last seq or event id received. queueStats and
+ * jobsAvailable never overflow: they keep only the latest value.
  *
  * The connection must send connection_init within --ws-init-timeout-ms; the server
- * pings every --ws-keepalive-ms and drops a connection that does not answer by the
- * next ping. The server closes connections with code 1001 when it shuts down.
+ * pings every --ws-keepalive-ms. A connection that has not answered a ping by the
+ * next one has stopped reading: each of its jobEvents/jobChanged subscriptions
+ * gets SUBSCRIPTION_OVERFLOW with `stalled: true`, then the server closes it with
+ * code 4408 and the reason "stalled: no pong within N ms; last event id X" (both
+ * queued behind what was already sent). The server closes connections with code
+ * 1001 when it shuts down.
  */
 export type Subscription = {
   __typename?: 'Subscription';
@@ -885,16 +891,22 @@ export type Subscription = {
  * the database (PostgreSQL). jobEvents and jobChanged resume without gap or
  * duplicate from the last seq or event id a client received.
  *
- * Slow readers: each subscription holds at most the server's
- * --subscription-buffer events unsent (default 1,000). When that fills, the
- * server ends that subscription (not the connection) with an error whose
- * `extensions.code` is SUBSCRIPTION_OVERFLOW; resubscribe from the last seq or
- * event id received. queueStats and jobsAvailable never overflow: they keep
- * only the latest value.
+ * Slow readers: each subscription may have at most the server's
+ * --subscription-buffer events (default 1,000) that its client has not read:
+ * waiting to be sent, or sent but not yet confirmed read (the client's answers
+ * to WebSocket pings confirm what it read). When that fills, the server ends
+ * that subscription (not the connection) with an error whose `extensions.code`
+ * is SUBSCRIPTION_OVERFLOW, carrying `lastSentSeq` / `lastSentEventId`;
+ * resubscribe from the last seq or event id received. queueStats and
+ * jobsAvailable never overflow: they keep only the latest value.
  *
  * The connection must send connection_init within --ws-init-timeout-ms; the server
- * pings every --ws-keepalive-ms and drops a connection that does not answer by the
- * next ping. The server closes connections with code 1001 when it shuts down.
+ * pings every --ws-keepalive-ms. A connection that has not answered a ping by the
+ * next one has stopped reading: each of its jobEvents/jobChanged subscriptions
+ * gets SUBSCRIPTION_OVERFLOW with `stalled: true`, then the server closes it with
+ * code 4408 and the reason "stalled: no pong within N ms; last event id X" (both
+ * queued behind what was already sent). The server closes connections with code
+ * 1001 when it shuts down.
  */
 export type SubscriptionJobChangedArgs = {
   afterEventId?: InputMaybe<Scalars['ID']['input']>;
@@ -911,16 +923,22 @@ export type SubscriptionJobChangedArgs = {
  * the database (PostgreSQL). jobEvents and jobChanged resume without gap or
  * duplicate from the last seq or event id a client received.
  *
- * Slow readers: each subscription holds at most the server's
- * --subscription-buffer events unsent (default 1,000). When that fills, the
- * server ends that subscription (not the connection) with an error whose
- * `extensions.code` is SUBSCRIPTION_OVERFLOW; resubscribe from the last seq or
- * event id received. queueStats and jobsAvailable never overflow: they keep
- * only the latest value.
+ * Slow readers: each subscription may have at most the server's
+ * --subscription-buffer events (default 1,000) that its client has not read:
+ * waiting to be sent, or sent but not yet confirmed read (the client's answers
+ * to WebSocket pings confirm what it read). When that fills, the server ends
+ * that subscription (not the connection) with an error whose `extensions.code`
+ * is SUBSCRIPTION_OVERFLOW, carrying `lastSentSeq` / `lastSentEventId`;
+ * resubscribe from the last seq or event id received. queueStats and
+ * jobsAvailable never overflow: they keep only the latest value.
  *
  * The connection must send connection_init within --ws-init-timeout-ms; the server
- * pings every --ws-keepalive-ms and drops a connection that does not answer by the
- * next ping. The server closes connections with code 1001 when it shuts down.
+ * pings every --ws-keepalive-ms. A connection that has not answered a ping by the
+ * next one has stopped reading: each of its jobEvents/jobChanged subscriptions
+ * gets SUBSCRIPTION_OVERFLOW with `stalled: true`, then the server closes it with
+ * code 4408 and the reason "stalled: no pong within N ms; last event id X" (both
+ * queued behind what was already sent). The server closes connections with code
+ * 1001 when it shuts down.
  */
 export type SubscriptionJobEventsArgs = {
   afterSeq?: InputMaybe<Scalars['Int']['input']>;
@@ -937,16 +955,22 @@ export type SubscriptionJobEventsArgs = {
  * the database (PostgreSQL). jobEvents and jobChanged resume without gap or
  * duplicate from the last seq or event id a client received.
  *
- * Slow readers: each subscription holds at most the server's
- * --subscription-buffer events unsent (default 1,000). When that fills, the
- * server ends that subscription (not the connection) with an error whose
- * `extensions.code` is SUBSCRIPTION_OVERFLOW; resubscribe from the last seq or
- * event id received. queueStats and jobsAvailable never overflow: they keep
- * only the latest value.
+ * Slow readers: each subscription may have at most the server's
+ * --subscription-buffer events (default 1,000) that its client has not read:
+ * waiting to be sent, or sent but not yet confirmed read (the client's answers
+ * to WebSocket pings confirm what it read). When that fills, the server ends
+ * that subscription (not the connection) with an error whose `extensions.code`
+ * is SUBSCRIPTION_OVERFLOW, carrying `lastSentSeq` / `lastSentEventId`;
+ * resubscribe from the last seq or event id received. queueStats and
+ * jobsAvailable never overflow: they keep only the latest value.
  *
  * The connection must send connection_init within --ws-init-timeout-ms; the server
- * pings every --ws-keepalive-ms and drops a connection that does not answer by the
- * next ping. The server closes connections with code 1001 when it shuts down.
+ * pings every --ws-keepalive-ms. A connection that has not answered a ping by the
+ * next one has stopped reading: each of its jobEvents/jobChanged subscriptions
+ * gets SUBSCRIPTION_OVERFLOW with `stalled: true`, then the server closes it with
+ * code 4408 and the reason "stalled: no pong within N ms; last event id X" (both
+ * queued behind what was already sent). The server closes connections with code
+ * 1001 when it shuts down.
  */
 export type SubscriptionJobsAvailableArgs = {
   queues: Array<Scalars['String']['input']>;
@@ -962,16 +986,22 @@ export type SubscriptionJobsAvailableArgs = {
  * the database (PostgreSQL). jobEvents and jobChanged resume without gap or
  * duplicate from the last seq or event id a client received.
  *
- * Slow readers: each subscription holds at most the server's
- * --subscription-buffer events unsent (default 1,000). When that fills, the
- * server ends that subscription (not the connection) with an error whose
- * `extensions.code` is SUBSCRIPTION_OVERFLOW; resubscribe from the last seq or
- * event id received. queueStats and jobsAvailable never overflow: they keep
- * only the latest value.
+ * Slow readers: each subscription may have at most the server's
+ * --subscription-buffer events (default 1,000) that its client has not read:
+ * waiting to be sent, or sent but not yet confirmed read (the client's answers
+ * to WebSocket pings confirm what it read). When that fills, the server ends
+ * that subscription (not the connection) with an error whose `extensions.code`
+ * is SUBSCRIPTION_OVERFLOW, carrying `lastSentSeq` / `lastSentEventId`;
+ * resubscribe from the last seq or event id received. queueStats and
+ * jobsAvailable never overflow: they keep only the latest value.
  *
  * The connection must send connection_init within --ws-init-timeout-ms; the server
- * pings every --ws-keepalive-ms and drops a connection that does not answer by the
- * next ping. The server closes connections with code 1001 when it shuts down.
+ * pings every --ws-keepalive-ms. A connection that has not answered a ping by the
+ * next one has stopped reading: each of its jobEvents/jobChanged subscriptions
+ * gets SUBSCRIPTION_OVERFLOW with `stalled: true`, then the server closes it with
+ * code 4408 and the reason "stalled: no pong within N ms; last event id X" (both
+ * queued behind what was already sent). The server closes connections with code
+ * 1001 when it shuts down.
  */
 export type SubscriptionQueueStatsArgs = {
   name: Scalars['String']['input'];

@@ -54,4 +54,13 @@ export const postgresDialect: DialectSql = {
   // The statement's snapshot, then the transactions running just after it
   // (pg_stat_activity is read during execution): see events/horizon.ts.
   snapshot: sql`pg_current_snapshot()::text || '|' || coalesce((SELECT string_agg("backend_xid"::text, ',') FROM pg_stat_activity WHERE "backend_xid" IS NOT NULL), '')`,
+  // clock_timestamp(), not now(): the time of the read, not of a transaction's start.
+  readClock: async (runner: SqlRunner): Promise<number> => {
+    const rows = await runner.$queryRaw<{ ms: number }[]>(
+      sql`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS "ms"`,
+    );
+    return Number(rows[0]?.ms);
+  },
+  // Many servers share the database: none may take over another's leases.
+  singleOwner: false,
 };

@@ -250,7 +250,7 @@ export function insertJobsSql(
         -- statement is not visible here, and has none).
         LEFT JOIN "queues" AS "q" ON "q"."name" = "i"."queue"
       ORDER BY "i"."ord"
-      ON CONFLICT ("queue", "idempotency_key") DO NOTHING
+      ON CONFLICT ("queue", "idempotency_key") WHERE "idempotency_key" IS NOT NULL DO NOTHING
       RETURNING *),
     "events" AS (
       INSERT INTO "job_events" ("job_id", "seq", "type", "from_state", "to_state", "attempt", "data", "created_at")

@@ -51,5 +51,7 @@ export function sqliteDialect(filePath: string): DialectSql {
     // Writers of one file commit one at a time, each drawing ids above every
     // committed one, so every visible event id is final.
     snapshot: null,
+    readClock: null,
+    singleOwner: true,
   };
 }
