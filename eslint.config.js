@@ -6,6 +6,8 @@ export default tseslint.config(
     ignores: [
       "node_modules/",
       "dist/",
+      // The built @jobwire/client (scripts/build-client.mjs; .gitignore).
+      "packages/client/dist/",
       "src/store/__generated__/",
       "src/graphql/__generated__/",
       "src/client/__generated__/",

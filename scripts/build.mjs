@@ -39,7 +39,11 @@ let compiled = 0;
 const sources = folders
   .flatMap((folder) => [...files(join(root, folder))])
   // bench/peers/ runs against its own node_modules: bench/peers.ts bundles it there.
-  .filter((p) => !p.includes("/bench/results/") && !p.includes("/bench/peers/"));
+  .filter((p) => !p.includes("/bench/results/") && !p.includes("/bench/peers/"))
+  // Prisma's generated clients are read only by tests (the store runs its SQL
+  // on the drivers); compiled they would be dead code in the package that
+  // imports @prisma/client, a devDependency.
+  .filter((p) => !p.includes("/src/store/__generated__/"));
 for (const path of sources) {
   const target = join(root, "dist", relative(root, path));
   mkdirSync(dirname(target), { recursive: true });

@@ -5,9 +5,13 @@
  *   jobwire migrate [--database URL]   apply pending migrations, then exit
  *   jobwire token create|list|revoke   manage API tokens (src/auth/)
  *   jobwire help                       usage
+ *   jobwire version (or --version)     the installed version
  *
  * Errors are one line on stderr and exit code 1 (2 for usage errors).
  */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ConfigError, ENVIRONMENT, parseConfig } from "./config.ts";
 import type { Config } from "./config.ts";
 import { DEFAULT_QUERY_LIMITS } from "./graphql/limits.ts";
@@ -28,6 +32,7 @@ Usage:
   jobwire token list                 list API tokens (names, roles, queues; never the tokens)
   jobwire token revoke NAME          revoke a token: it stops working within a second
   jobwire help                       show this help
+  jobwire version                    print the version (also --version, -v)
 
 Options:
   -d, --database URL          file:./jobwire.db (SQLite, default) or postgres://user@host:5432/db
@@ -108,6 +113,9 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "help":
       process.stdout.write(USAGE);
+      return 0;
+    case "version":
+      process.stdout.write(`${packageVersion()}\n`);
       return 0;
     case "serve":
       return serve(config);
@@ -192,6 +200,21 @@ async function token(config: Config, flags: TokenFlags, args: string[]): Promise
     return 0;
   } finally {
     await store.close();
+  }
+}
+
+/**
+ * The version in jobwire's package.json: two folders up from src/cli.ts, three
+ * from the compiled dist/src/cli.js, so look upwards for it.
+ */
+function packageVersion(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const file = join(dir, "package.json");
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "jobwire" && pkg.version) return pkg.version;
+    }
+    if (dirname(dir) === dir) throw new Error("jobwire: no package.json of jobwire above the running file");
   }
 }
 

@@ -108,6 +108,7 @@ export function parseConfig(
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
       },
     });
   } catch (e) {
@@ -115,6 +116,7 @@ export function parseConfig(
   }
   const { values, positionals } = parsed;
   if (values.help) positionals.unshift("help");
+  else if (values.version) positionals.unshift("version");
   const config: Config = {
     databaseUrl: values.database ?? (env.JOBWIRE_DATABASE_URL || DEFAULT_DATABASE_URL),
     poolSize: positiveInt(values["pool-size"] ?? env.JOBWIRE_POOL_SIZE, "--pool-size", 10, 1_000),

@@ -13,14 +13,11 @@
  * WebSocket, opened on first use. A GraphQL error is thrown as a
  * JobwireRequestError carrying the server's `extensions.code`.
  */
-import http from "node:http";
-import https from "node:https";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { print } from "graphql";
 import type { GraphQLFormattedError } from "graphql";
 import { createClient } from "graphql-ws";
 import type { Client } from "graphql-ws";
-import WebSocket from "ws";
 import {
   CancelJobDocument,
   ClaimJobsDocument,
@@ -67,6 +64,8 @@ import type {
 } from "./__generated__/graphql.ts";
 import { JobwireRequestError } from "./errors.ts";
 import { openLiveSubscription } from "./live-subscription.ts";
+import { createHttpPoster, defaultWebSocket } from "./platform/node.ts";
+import type { HttpPoster } from "./platform/node.ts";
 import type { LiveSubscription } from "./live-subscription.ts";
 
 export interface JobwireClientOptions {
@@ -95,7 +94,7 @@ export interface JobwireClientOptions {
   fetch?: typeof fetch;
   /** Give up on a query or mutation after this long, with NETWORK_ERROR (default 30,000 ms). */
   requestTimeoutMs?: number;
-  /** A WebSocket class (default: the `ws` package; pass globalThis.WebSocket in a browser). */
+  /** A WebSocket class (default: the `ws` package on Node, the platform's WebSocket in a browser). */
   webSocketImpl?: unknown;
   /** Items a jobEvents/jobChanged subscription holds for a slow consumer before it pauses (default 1,000). */
   subscriptionBuffer?: number;
@@ -122,7 +121,8 @@ export class JobwireClient {
   readonly wsUrl: string;
   private readonly headers: Record<string, string>;
   private readonly fetchImpl: typeof fetch | null;
-  private readonly agent: http.Agent | null;
+  /** Node's keep-alive http(s) agent, or the browser's fetch (platform/); null when `fetch` is given. */
+  private readonly poster: HttpPoster | null;
   private readonly requestTimeoutMs: number;
   private readonly options: JobwireClientOptions;
   private ws: Client | null = null;
@@ -144,10 +144,7 @@ export class JobwireClient {
     };
     this.fetchImpl = options.fetch ?? null;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.agent =
-      this.fetchImpl === null
-        ? new (this.url.startsWith("https:") ? https : http).Agent({ keepAlive: true, maxSockets: 256 })
-        : null;
+    this.poster = this.fetchImpl === null ? createHttpPoster(this.url, this.requestTimeoutMs) : null;
   }
 
   /** Whether the subscription WebSocket is open right now. */
@@ -198,27 +195,7 @@ export class JobwireClient {
       });
       return { status: res.status, text: await res.text() };
     }
-    const transport = this.url.startsWith("https:") ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = transport.request(
-        this.url,
-        {
-          method: "POST",
-          agent: this.agent ?? undefined,
-          headers: { ...this.headers, "content-length": Buffer.byteLength(payload) },
-          timeout: this.requestTimeoutMs,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-          res.on("error", reject);
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error(`no answer within ${this.requestTimeoutMs} ms`)));
-      req.on("error", reject);
-      req.end(payload);
-    });
+    return (this.poster as HttpPoster).post(payload, this.headers);
   }
 
   /** The shared graphql-ws client, created on first use. */
@@ -226,7 +203,7 @@ export class JobwireClient {
     if (this.closed) throw new Error("the client is closed");
     this.ws ??= createClient({
       url: this.wsUrl,
-      webSocketImpl: this.options.webSocketImpl ?? WebSocket,
+      webSocketImpl: this.options.webSocketImpl ?? defaultWebSocket,
       lazy: true,
       // Resubscribing is ours (live-subscription.ts): graphql-ws would resubscribe
       // with the first variables and replay from the start.
@@ -256,7 +233,7 @@ export class JobwireClient {
     this.closed = true;
     const ws = this.ws;
     this.ws = null;
-    this.agent?.destroy();
+    this.poster?.close();
     await ws?.dispose();
     this.setConnected(false);
   }

@@ -69,7 +69,7 @@ export function openLiveSubscription<TData, TVars extends Record<string, unknown
   let closed = false;
   let paused = false;
   let unsubscribe: (() => void) | null = null;
-  let retryTimer: NodeJS.Timeout | null = null;
+  let retryTimer: ReturnType<typeof setTimeout> | null = null;
   let retries = 0;
   let generation = 0;
   let active = false;

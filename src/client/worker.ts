@@ -38,11 +38,10 @@
  * - Delivery is at least once: a job can run again after a crash or a lost
  *   lease. Make handlers idempotent.
  */
-import { hostname } from "node:os";
-import { randomBytes } from "node:crypto";
 import type { JsonValue } from "../jobs/types.ts";
 import { JobwireClient } from "./client.ts";
 import type { JobwireClientOptions } from "./client.ts";
+import { afterThisTurn, workerHost } from "./platform/node.ts";
 import { LocalTransport, RemoteTransport } from "./transport.ts";
 import type {
   AvailabilityWatch,
@@ -149,7 +148,7 @@ interface Running {
   job: WorkerJob;
   controller: AbortController;
   progress: { value: JsonValue } | null;
-  heartbeat: NodeJS.Timeout;
+  heartbeat: ReturnType<typeof setInterval>;
   /** Local estimate of the lease's end; past it without a heartbeat, the lease is treated as lost. */
   leaseEndsAt: number;
   lost: boolean;
@@ -211,7 +210,7 @@ export class Worker {
     }
     this.queues = [...options.queues];
     this.handler = options.handler;
-    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+    this.workerId = options.workerId ?? `${workerHost()}:${randomHex(3)}`;
 
     if (options.url !== undefined) {
       this.ownedClient = new JobwireClient({ ...options.clientOptions, url: options.url });
@@ -455,8 +454,8 @@ export class Worker {
 
   private scheduleFlush(): void {
     if (this.flushing) return;
-    // setImmediate: handlers that finish in the same turn go in one batch.
-    const flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flush());
+    // After this turn (setImmediate on Node): handlers that finish in the same turn go in one batch.
+    const flushing = new Promise<void>((resolve) => afterThisTurn(resolve)).then(() => this.flush());
     this.flushing = flushing;
     void flushing.finally(() => {
       if (this.flushing === flushing) this.flushing = null;
@@ -580,4 +579,10 @@ function codeOf(error: unknown): string | undefined {
 
 function describe(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);
+}
+
+/** `bytes` random bytes as hex, from Web Crypto (global on Node 20+ and in browsers). */
+function randomHex(bytes: number): string {
+  const buf = globalThis.crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(buf, (b) => b.toString(16).padStart(2, "0")).join("");
 }

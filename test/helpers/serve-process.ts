@@ -21,18 +21,29 @@ export interface ServeProcess {
   stop(timeoutMs?: number): Promise<number | null>;
 }
 
+/** How to start `jobwire`: this repository's bin by default, or the bin of an installed package. */
+export interface ServeCommand {
+  command: string;
+  /** Arguments before "serve". */
+  args: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
 /** `extraEnv`: more environment for the child (e.g. libfaketime's, helpers/faketime.ts). */
 export async function startServeProcess(
   args: string[],
   timeoutMs = 30_000,
   extraEnv: NodeJS.ProcessEnv = {},
+  how: ServeCommand = { command: process.execPath, args: [BIN] },
 ): Promise<ServeProcess> {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("JOBWIRE_")) env[key] = value;
+  for (const [key, value] of Object.entries(how.env ?? process.env)) if (!key.startsWith("JOBWIRE_")) env[key] = value;
   Object.assign(env, extraEnv);
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--log-format", "json", ...args], {
+  const child = spawn(how.command, [...how.args, "serve", "--port", "0", "--log-format", "json", ...args], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
+    ...(how.cwd && { cwd: how.cwd }),
   });
   const logs: ServeProcess["logs"] = [];
   let stderr = "";
