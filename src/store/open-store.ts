@@ -69,8 +69,9 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
 
   if (target.dialect === "sqlite") {
     // WAL, synchronous=FULL and foreign keys are set by the client.
-    const client = new SqliteClient(target.filePath, { busyTimeoutMs: options.busyTimeoutMs ?? 5_000 });
-    return new PrismaJobStore(observed(client, options), sqliteDialect(target.filePath));
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
+    const client = new SqliteClient(target.filePath, { busyTimeoutMs });
+    return new PrismaJobStore(observed(client, options), sqliteDialect(target.filePath, busyTimeoutMs));
   }
 
   // Loaded only here: node-postgres costs ~8 MiB of memory a SQLite process never uses.

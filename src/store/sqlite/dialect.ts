@@ -21,8 +21,10 @@ import { empty, sql, type Sql } from "../sql.ts";
 import type { DialectSql } from "../dialect-sql.ts";
 import type { SqlClient, SqlRunner } from "../sql-client.ts";
 import { withFileLock } from "./file-lock.ts";
+import { busyBackoffMs, isBusy } from "./sqlite-client.ts";
 
-export function sqliteDialect(filePath: string): DialectSql {
+/** `busyTimeoutMs`: how long a write waits for another process's write lock. */
+export function sqliteDialect(filePath: string, busyTimeoutMs = 5_000): DialectSql {
   return {
     name: "sqlite",
     json: (value: unknown): Sql => sql`${JSON.stringify(value)}`,
@@ -46,8 +48,22 @@ export function sqliteDialect(filePath: string): DialectSql {
     },
     // The client serialises its transactions per file (and merges concurrent ones).
     transaction: <R>(client: SqlClient, fn: (tx: SqlRunner) => Promise<R>): Promise<R> => client.$transaction(fn),
-    readCommitted: <R>(client: SqlClient, fn: (runner: SqlRunner) => Promise<R>): Promise<R> =>
-      withFileLock(filePath, () => fn(client)),
+    // A single-statement write (a heartbeat) that finds the file locked by
+    // another process fails at once with SQLITE_BUSY (the connection has no
+    // busy handler: sqlite-client.ts says why) and changed nothing; it is
+    // tried again after an asynchronous wait, outside the file lock, within
+    // the busy window. Reads never get SQLITE_BUSY in WAL mode.
+    readCommitted: async <R>(client: SqlClient, fn: (runner: SqlRunner) => Promise<R>): Promise<R> => {
+      const started = performance.now();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await withFileLock(filePath, () => fn(client));
+        } catch (e) {
+          if (!isBusy(e) || performance.now() - started >= busyTimeoutMs) throw e;
+        }
+        await new Promise((resolve) => setTimeout(resolve, busyBackoffMs(attempt)));
+      }
+    },
     // Writers of one file commit one at a time, each drawing ids above every
     // committed one, so every visible event id is final.
     snapshot: null,

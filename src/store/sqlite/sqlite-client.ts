@@ -48,6 +48,22 @@ export interface SqliteClientOptions {
   busyTimeoutMs: number;
 }
 
+/**
+ * Waits between two tries at SQLite's write lock while another process holds
+ * it (ms): short at first, so a lock held for a moment costs little.
+ */
+const BUSY_BACKOFF_MS = [1, 2, 5, 10, 20, 50] as const;
+
+export function busyBackoffMs(attempt: number): number {
+  return BUSY_BACKOFF_MS[Math.min(attempt, BUSY_BACKOFF_MS.length - 1)] as number;
+}
+
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_RECOVERY, …): another connection holds a lock. */
+export function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_"));
+}
+
 type Statement = BetterSqlite3.Statement<unknown[], Record<string, unknown>>;
 
 /** Most transactions that share one COMMIT (bounds how long readers wait for the file lock). */
@@ -71,6 +87,10 @@ export class SqliteClient implements SqlClient {
   private readonly waiting: Member[] = [];
   private flushing = false;
   private closed = false;
+  readonly busyTimeoutMs: number;
+  /** When BEGIN first found the file locked by another process (performance.now()), while it still does. */
+  private busySince: number | null = null;
+  private busyAttempts = 0;
   /** Transactions asked for and COMMITs made (group commit: fewer commits than transactions). */
   readonly stats = { transactions: 0, commits: 0 };
 
@@ -79,7 +99,14 @@ export class SqliteClient implements SqlClient {
     options: SqliteClientOptions,
   ) {
     const Database = sqliteDatabaseClass();
-    this.db = new Database(filePath, { timeout: options.busyTimeoutMs });
+    // No busy handler: SQLite's would wait for another process's write lock
+    // on this thread, and better-sqlite3 runs on the event loop, so the whole
+    // server (health checks, reads, every socket) froze for as long as the
+    // lock was held. A write that finds the file locked fails at once with
+    // SQLITE_BUSY and is tried again after an asynchronous wait (flush() here,
+    // readCommitted in dialect.ts), within busyTimeoutMs.
+    this.db = new Database(filePath, { timeout: 0 });
+    this.busyTimeoutMs = options.busyTimeoutMs;
     this.db.defaultSafeIntegers(true);
     // Durability by default: WAL with synchronous=FULL survives power loss.
     this.db.pragma("journal_mode = WAL");
@@ -173,26 +200,47 @@ export class SqliteClient implements SqlClient {
     // once, the first would always commit alone, and its fsync blocks the
     // thread, so nothing could join it. The wait is one turn (microseconds
     // when idle).
-    setImmediate(() => {
-      void withFileLock(this.filePath, () => this.flush()).finally(() => {
-        this.flushing = false;
-        if (this.waiting.length > 0) this.startFlush();
-      });
+    setImmediate(() => this.flushNow());
+  }
+
+  private flushNow(): void {
+    void withFileLock(this.filePath, () => this.flush()).then((outcome) => {
+      if (outcome === "busy") {
+        // Another process holds the write lock: let go of this process's lock
+        // (reads go on meanwhile) and try again after a short wait.
+        setTimeout(() => this.flushNow(), busyBackoffMs(this.busyAttempts++));
+        return;
+      }
+      this.flushing = false;
+      if (this.waiting.length > 0) this.startFlush();
     });
   }
 
-  /** One transaction for the members waiting now and those that arrive while it runs. Never rejects. */
-  private async flush(): Promise<void> {
+  /**
+   * One transaction for the members waiting now and those that arrive while
+   * it runs. Never rejects; "busy" when BEGIN found the file locked by another
+   * process and the busy window is not over (the caller tries again later).
+   */
+  private async flush(): Promise<"done" | "busy"> {
     if (this.closed) {
       for (const m of this.waiting.splice(0)) m.reject(new Error("the database connection is closed"));
-      return;
+      return "done";
     }
     const done: [Member, unknown][] = [];
     try {
       this.begin.run();
+      this.busySince = null;
+      this.busyAttempts = 0;
     } catch (e) {
+      if (isBusy(e)) {
+        const now = performance.now();
+        this.busySince ??= now;
+        if (now - this.busySince < this.busyTimeoutMs) return "busy";
+        this.busySince = null;
+        this.busyAttempts = 0;
+      }
       for (const m of this.waiting.splice(0)) m.reject(e);
-      return;
+      return "done";
     }
     try {
       for (let n = 0; n < MAX_GROUPED_TRANSACTIONS && this.waiting.length > 0; n++) {
@@ -218,9 +266,10 @@ export class SqliteClient implements SqlClient {
     } catch (e) {
       if (this.db.inTransaction) this.rollback.run();
       for (const [member] of done) member.reject(e);
-      return;
+      return "done";
     }
     for (const [member, result] of done) member.resolve(result);
+    return "done";
   }
 
   async $disconnect(): Promise<void> {
