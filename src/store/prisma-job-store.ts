@@ -811,17 +811,21 @@ export class PrismaJobStore implements JobStore {
   }
 
   async deleteFinishedJobs(spec: DeleteFinishedSpec): Promise<number> {
-    // Events go with their job through ON DELETE CASCADE (foreign_keys=ON on SQLite).
+    // A job's events go with it, deleted here: PostgreSQL has no foreign key
+    // from job_events to jobs (migration 20261203130000_job_events_no_fk says
+    // why); SQLite's ON DELETE CASCADE then finds nothing left to do.
     // The pick walks jobs_queue_finished_at_idx: only finished jobs have finished_at.
-    return this.sqlOf.transaction(this.client, (tx) =>
-      tx.$executeRaw(sql`
-        WITH "old" AS MATERIALIZED (
-          SELECT "id" FROM "jobs"
-          WHERE "queue" = ${spec.queue} AND "finished_at" < ${spec.finishedBefore}
-            AND "state" IN (${join([...spec.states])})
-          ORDER BY "finished_at" LIMIT ${spec.limit}${this.sqlOf.forUpdateSkipLocked})
-        DELETE FROM "jobs" WHERE "id" IN (SELECT "id" FROM "old")`),
-    );
+    return this.sqlOf.transaction(this.client, async (tx) => {
+      const picked = await tx.$queryRaw<Row[]>(sql`
+        SELECT "id" FROM "jobs"
+        WHERE "queue" = ${spec.queue} AND "finished_at" < ${spec.finishedBefore}
+          AND "state" IN (${join([...spec.states])})
+        ORDER BY "finished_at" LIMIT ${spec.limit}${this.sqlOf.forUpdateSkipLocked}`);
+      if (picked.length === 0) return 0;
+      const ids = join(picked.map((r) => BigInt(String(r.id))));
+      await tx.$executeRaw(sql`DELETE FROM "job_events" WHERE "job_id" IN (${ids})`);
+      return tx.$executeRaw(sql`DELETE FROM "jobs" WHERE "id" IN (${ids})`);
+    });
   }
 
   async getQueues(names?: readonly string[]): Promise<QueueRow[]> {
