@@ -117,7 +117,10 @@ describe.skipIf(!CHROMIUM && process.env.CI !== "true")("the @jobwire/client bro
     const address = pages.address();
     if (!address || typeof address === "string") throw new Error("no address");
     pagesOrigin = `http://127.0.0.1:${address.port}`;
-    server = await startTestServer("sqlite");
+    // The page's origin is allowed, as a deployment serving a dashboard from
+    // another origin would set --allowed-origins (the WebSocket handshake from
+    // any other Origin is refused with 403).
+    server = await startTestServer("sqlite", { allowedOrigins: [pagesOrigin] });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   }, 300_000);
 
