@@ -1,0 +1,110 @@
+/**
+ * OpenTelemetry in the server: a SERVER span per GraphQL request over HTTP,
+ * named after its operation (`mutation EnqueueJob`), whose children are the
+ * job service's spans (src/jobs/spans.ts); and, only when an OTLP endpoint is
+ * configured, the SDK that records and exports them.
+ *
+ * "No cost when off": this module imports only `@opentelemetry/api`. Without
+ * a registered provider its spans are non-recording, the plugin below sees
+ * that and adds no hooks, and the SDK packages (optionalDependencies) are
+ * never loaded: startTracing imports them dynamically, only when asked.
+ */
+import type { IncomingMessage } from "node:http";
+import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import type { ApolloServerPlugin } from "@apollo/server";
+import type { GraphQLContext } from "../graphql/context.ts";
+import { TRACER_NAME } from "../jobs/spans.ts";
+
+/**
+ * Runs `fn` (one GraphQL request) inside a SERVER span that continues the
+ * caller's trace when its headers carry a W3C `traceparent`.
+ */
+export function inGraphQLRequestSpan<T>(req: IncomingMessage, fn: () => Promise<T>): Promise<T> {
+  const parent = propagation.extract(context.active(), req.headers);
+  const span = trace
+    .getTracer(TRACER_NAME)
+    .startSpan(
+      "graphql",
+      { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method ?? "GET" } },
+      parent,
+    );
+  return context.with(trace.setSpan(parent, span), async () => {
+    try {
+      return await fn();
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** Names the request's span after its operation and marks it ERROR when the response has errors. */
+export function tracingPlugin(): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      const span = trace.getActiveSpan();
+      if (!span?.isRecording()) return;
+      return {
+        async didResolveOperation({ operation, operationName }) {
+          if (!operation) return;
+          const name = operationName ?? operation.name?.value;
+          span.updateName(name ? `${operation.operation} ${name}` : operation.operation);
+          span.setAttribute("graphql.operation.type", operation.operation);
+          if (name) span.setAttribute("graphql.operation.name", name);
+        },
+        async didEncounterErrors({ errors }) {
+          const first = errors[0];
+          span.setStatus({ code: SpanStatusCode.ERROR, message: first?.message ?? "GraphQL error" });
+          const code = first?.extensions?.code;
+          if (typeof code === "string") span.setAttribute("graphql.error.code", code);
+        },
+      };
+    },
+  };
+}
+
+export interface TracingOptions {
+  /** OTLP/HTTP base URL, e.g. http://127.0.0.1:4318 (traces go to /v1/traces). */
+  endpoint: string;
+  serviceName: string;
+}
+
+/**
+ * Registers the OpenTelemetry SDK for this process: a tracer provider that
+ * batches spans to the OTLP/HTTP endpoint, the AsyncLocalStorage context
+ * manager (so a span is the parent of what runs inside it), and the W3C
+ * trace-context propagator. Returns a shutdown that flushes what is pending.
+ * Fails with a clear error when the optional SDK packages are not installed.
+ */
+export async function startTracing(options: TracingOptions): Promise<() => Promise<void>> {
+  let sdk;
+  try {
+    const [base, exporter, hooks, core] = await Promise.all([
+      import("@opentelemetry/sdk-trace-base"),
+      import("@opentelemetry/exporter-trace-otlp-http"),
+      import("@opentelemetry/context-async-hooks"),
+      import("@opentelemetry/core"),
+    ]);
+    sdk = { base, exporter, hooks, core };
+  } catch (e) {
+    throw new Error(
+      "tracing needs the OpenTelemetry SDK (optional dependencies of jobwire): npm install @opentelemetry/sdk-trace-base @opentelemetry/exporter-trace-otlp-http @opentelemetry/context-async-hooks @opentelemetry/core",
+      { cause: e },
+    );
+  }
+  // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still apply (BasicTracerProvider reads them);
+  // service.name defaults to ours rather than "unknown_service".
+  process.env.OTEL_SERVICE_NAME ??= options.serviceName;
+  const url = new URL("v1/traces", options.endpoint.endsWith("/") ? options.endpoint : `${options.endpoint}/`);
+  const provider = new sdk.base.BasicTracerProvider({
+    spanProcessors: [new sdk.base.BatchSpanProcessor(new sdk.exporter.OTLPTraceExporter({ url: url.href }))],
+  });
+  context.setGlobalContextManager(new sdk.hooks.AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new sdk.core.W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
+  return async () => {
+    await provider.shutdown();
+    trace.disable();
+    propagation.disable();
+    context.disable();
+  };
+}
