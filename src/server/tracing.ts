@@ -78,24 +78,28 @@ export interface TracingOptions {
 export async function startTracing(options: TracingOptions): Promise<() => Promise<void>> {
   let sdk;
   try {
-    const [base, exporter, hooks, core] = await Promise.all([
+    const [base, exporter, hooks, core, resources] = await Promise.all([
       import("@opentelemetry/sdk-trace-base"),
       import("@opentelemetry/exporter-trace-otlp-http"),
       import("@opentelemetry/context-async-hooks"),
       import("@opentelemetry/core"),
+      import("@opentelemetry/resources"),
     ]);
-    sdk = { base, exporter, hooks, core };
+    sdk = { base, exporter, hooks, core, resources };
   } catch (e) {
     throw new Error(
-      "tracing needs the OpenTelemetry SDK (optional dependencies of jobwire): npm install @opentelemetry/sdk-trace-base @opentelemetry/exporter-trace-otlp-http @opentelemetry/context-async-hooks @opentelemetry/core",
+      "tracing needs the OpenTelemetry SDK (optional dependencies of jobwire): npm install @opentelemetry/sdk-trace-base @opentelemetry/exporter-trace-otlp-http @opentelemetry/context-async-hooks @opentelemetry/core @opentelemetry/resources",
       { cause: e },
     );
   }
-  // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES still apply (BasicTracerProvider reads them);
-  // service.name defaults to ours rather than "unknown_service".
-  process.env.OTEL_SERVICE_NAME ??= options.serviceName;
+  // service.name is ours unless OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES say otherwise (env wins).
+  const { defaultResource, detectResources, envDetector, resourceFromAttributes } = sdk.resources;
+  const resource = defaultResource()
+    .merge(resourceFromAttributes({ "service.name": options.serviceName }))
+    .merge(detectResources({ detectors: [envDetector] }));
   const url = new URL("v1/traces", options.endpoint.endsWith("/") ? options.endpoint : `${options.endpoint}/`);
   const provider = new sdk.base.BasicTracerProvider({
+    resource,
     spanProcessors: [new sdk.base.BatchSpanProcessor(new sdk.exporter.OTLPTraceExporter({ url: url.href }))],
   });
   context.setGlobalContextManager(new sdk.hooks.AsyncLocalStorageContextManager().enable());
