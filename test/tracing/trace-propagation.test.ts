@@ -12,6 +12,7 @@ import { JobwireClient } from "../../src/client/index.ts";
 import { TRACE_METADATA_KEY } from "../../src/jobs/trace-context.ts";
 import { startTestServer } from "../helpers/api.ts";
 import type { TestServer } from "../helpers/api.ts";
+import { BACKENDS } from "../helpers/backends.ts";
 import { runScript } from "../helpers/script-process.ts";
 import type { ScriptProcess } from "../helpers/script-process.ts";
 import { registerMemoryTracing, spanRecord } from "./fixtures/otel-memory.ts";
@@ -47,9 +48,9 @@ function workerSpans(proc: ScriptProcess): SpanRecord[] {
   return proc.json.filter((l) => "span" in l).map((l) => l.span as SpanRecord);
 }
 
-describe("tracing across processes", () => {
+describe.each(BACKENDS)("tracing across processes on %s", (dialect) => {
   it("links the producer's enqueue span to the worker's handler span, and marks a failed run", async () => {
-    app = await startTestServer("sqlite");
+    app = await startTestServer(dialect);
     client = new JobwireClient({ url: app.url });
     const queue = "traced";
 
@@ -125,7 +126,7 @@ describe("tracing across processes", () => {
   });
 
   it("a producer's surrounding span is the parent; a bulk enqueue carries one context to every job", async () => {
-    app = await startTestServer("sqlite");
+    app = await startTestServer(dialect);
     client = new JobwireClient({ url: app.url });
     const c = client;
     const { parent, jobs } = await trace.getTracer("app").startActiveSpan("checkout", async (span) => {
