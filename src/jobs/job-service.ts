@@ -141,11 +141,13 @@ export class JobService {
    * own there already; the worker's handler span continues that trace.
    */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    const queue = (input as { queue?: unknown } | null)?.queue;
+    // Named before validation: only a queue name of a plausible length goes into the span.
+    const raw = (input as { queue?: unknown } | null)?.queue;
+    const queue = typeof raw === "string" && raw.length <= LIMITS.queueNameMaxLength ? raw : null;
     return inSpan(
-      `enqueue ${typeof queue === "string" ? queue : "?"}`,
+      queue === null ? "enqueue" : `enqueue ${queue}`,
       SpanKind.PRODUCER,
-      { [SPAN_ATTRIBUTES.operation]: "send" },
+      { [SPAN_ATTRIBUTES.operation]: "send", ...(queue !== null && { [SPAN_ATTRIBUTES.queue]: queue }) },
       async (span) => {
         const [result] = await this.enqueueList([input], false);
         if (!result) throw new Error("enqueue returned no job");
