@@ -13,7 +13,7 @@ import type { IncomingMessage } from "node:http";
 import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { ApolloServerPlugin } from "@apollo/server";
 import type { GraphQLContext } from "../graphql/context.ts";
-import { TRACER_NAME } from "../jobs/spans.ts";
+import { failSpan, TRACER_NAME } from "../jobs/spans.ts";
 
 /**
  * Runs `fn` (one GraphQL request) inside a SERVER span that continues the
@@ -31,6 +31,10 @@ export function inGraphQLRequestSpan<T>(req: IncomingMessage, fn: () => Promise<
   return context.with(trace.setSpan(parent, span), async () => {
     try {
       return await fn();
+    } catch (e) {
+      // Refused before Apollo (a body too large, bad JSON): answered by http-handler.ts.
+      failSpan(span, e);
+      throw e;
     } finally {
       span.end();
     }
@@ -51,10 +55,14 @@ export function tracingPlugin(): ApolloServerPlugin<GraphQLContext> {
           span.setAttribute("graphql.operation.type", operation.operation);
           if (name) span.setAttribute("graphql.operation.name", name);
         },
-        async didEncounterErrors({ errors }) {
-          const first = errors[0];
-          span.setStatus({ code: SpanStatusCode.ERROR, message: first?.message ?? "GraphQL error" });
-          const code = first?.extensions?.code;
+        // The errors as the client gets them: public codes, internal ones masked (graphql/errors.ts).
+        async willSendResponse({ response }) {
+          const body = response.body;
+          const errors = body.kind === "single" ? body.singleResult.errors : body.initialResult.errors;
+          const first = errors?.[0];
+          if (!first) return;
+          span.setStatus({ code: SpanStatusCode.ERROR, message: first.message });
+          const code = first.extensions?.code;
           if (typeof code === "string") span.setAttribute("graphql.error.code", code);
         },
       };

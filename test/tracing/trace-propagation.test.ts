@@ -147,4 +147,20 @@ describe.each(BACKENDS)("tracing across processes on %s", (dialect) => {
     const carrier = { traceparent: `00-${parent.traceId}-${enqueue?.spanId}-01` };
     expect(metadata).toEqual([{ [TRACE_METADATA_KEY]: carrier }, { keep: true, [TRACE_METADATA_KEY]: carrier }]);
   });
+  it("a refused enqueue ends the SDK's span and the request span with status ERROR and the error code", async () => {
+    app = await startTestServer(dialect);
+    client = new JobwireClient({ url: app.url });
+    await expect(client.enqueueJob({ queue: "bad queue!", payload: 1 })).rejects.toMatchObject({
+      code: "BAD_USER_INPUT",
+    });
+    const spans = tracing.exporter.getFinishedSpans().map(spanRecord);
+    const sdk = spans.find((s) => s.name === "enqueue bad queue!" && s.parentSpanId === null);
+    expect(sdk?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(spans.find((s) => s.name === "mutation EnqueueJob")).toMatchObject({
+      traceId: sdk?.traceId,
+      parentSpanId: sdk?.spanId,
+      status: { code: SpanStatusCode.ERROR },
+      attributes: { "graphql.error.code": "BAD_USER_INPUT", "graphql.operation.type": "mutation" },
+    });
+  });
 });
