@@ -59,6 +59,8 @@ Options:
                               server's own, for CORS and WebSocket handshakes (default none)
       --log-level LEVEL       fatal, error, warn, info (default), debug, trace or silent
       --log-format FORMAT     pretty or json (default: pretty on a terminal, else json)
+      --otlp-endpoint URL     serve: export OpenTelemetry traces over OTLP/HTTP to URL/v1/traces
+                              (e.g. http://127.0.0.1:4318; default: tracing off)
 
 Environment (flags win):
 ${Object.entries(ENVIRONMENT)
@@ -237,6 +239,13 @@ async function serve(config: Config): Promise<number> {
   }
   // Loaded only for serve, so migrate and help start fast.
   const { startServer } = await import("./server/server.ts");
+  // The OpenTelemetry SDK is loaded only when an endpoint is set: tracing off costs nothing.
+  let stopTracing: (() => Promise<void>) | null = null;
+  if (config.otlpEndpoint !== null) {
+    const { startTracing } = await import("./server/tracing.ts");
+    stopTracing = await startTracing({ endpoint: config.otlpEndpoint, serviceName: "jobwire" });
+    logger.info({ endpoint: config.otlpEndpoint }, `exporting traces to ${config.otlpEndpoint}`);
+  }
   let server;
   try {
     server = await startServer({
@@ -263,6 +272,7 @@ async function serve(config: Config): Promise<number> {
     });
   } catch (e) {
     await store.close().catch(() => {});
+    await stopTracing?.().catch(() => {});
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE")
       throw new Error(`${config.host}:${config.port} is in use; pick another port with --port`);
@@ -297,6 +307,8 @@ async function serve(config: Config): Promise<number> {
     process.on("SIGINT", onSignal);
     logger.info({ url: running.url, auth: running.auth }, `jobwire listening on ${running.url}`);
   });
+  // After the server closed: the spans of its last requests are flushed too.
+  await stopTracing?.().catch((e: unknown) => logger.warn({ err: e }, "flushing traces failed"));
   return typeof process.exitCode === "number" ? process.exitCode : 0;
 }
 

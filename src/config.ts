@@ -49,6 +49,11 @@ export interface Config {
   /** serve: browser origins allowed besides the server's own. */
   allowedOrigins: string[];
   logLevel: LogLevel;
+  /**
+   * serve: OTLP/HTTP base URL to export OpenTelemetry traces to (spans go to
+   * <url>/v1/traces); null: tracing off, and the SDK is never loaded.
+   */
+  otlpEndpoint: string | null;
   /** null: readable logs when stdout is a terminal, JSON lines otherwise. */
   logPretty: boolean | null;
 }
@@ -75,6 +80,7 @@ export const ENVIRONMENT = Object.freeze({
   JOBWIRE_ALLOWED_ORIGINS: "serve: comma-separated browser origins allowed besides the server's own",
   JOBWIRE_LOG_LEVEL: `${LOG_LEVELS.join(", ")} (default info)`,
   JOBWIRE_LOG_FORMAT: "pretty or json (default: pretty on a terminal)",
+  OTEL_EXPORTER_OTLP_ENDPOINT: "serve: export traces to this OTLP/HTTP endpoint (default: tracing off)",
 });
 
 export function parseConfig(
@@ -107,6 +113,7 @@ export function parseConfig(
         "allowed-origins": { type: "string" },
         "log-level": { type: "string" },
         "log-format": { type: "string" },
+        "otlp-endpoint": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -185,8 +192,23 @@ export function parseConfig(
     allowedOrigins: origins(values["allowed-origins"] ?? env.JOBWIRE_ALLOWED_ORIGINS),
     logLevel: oneOf(values["log-level"] ?? env.JOBWIRE_LOG_LEVEL, "--log-level", "info", LOG_LEVELS),
     logPretty: logFormat(values["log-format"] ?? env.JOBWIRE_LOG_FORMAT),
+    otlpEndpoint: otlpEndpoint(values["otlp-endpoint"] ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined)),
   };
   return { config, positionals };
+}
+
+function otlpEndpoint(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`--otlp-endpoint must be an http(s) URL, got ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ConfigError(`--otlp-endpoint must be an http(s) URL, got ${JSON.stringify(raw)}`);
+  }
+  return raw;
 }
 
 function authMode(raw: string | undefined): "required" | "off" | null {

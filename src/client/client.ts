@@ -14,6 +14,7 @@
  * JobwireRequestError carrying the server's `extensions.code`.
  */
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { context, propagation } from "@opentelemetry/api";
 import { print } from "graphql";
 import type { GraphQLFormattedError } from "graphql";
 import { createClient } from "graphql-ws";
@@ -62,6 +63,8 @@ import type {
   QueueStatsFieldsFragment,
   RescheduleJobMutationVariables,
 } from "./__generated__/graphql.ts";
+import { inSpan, SPAN_ATTRIBUTES, SpanKind } from "../jobs/spans.ts";
+import { withTraceContext } from "../jobs/trace-context.ts";
 import { JobwireRequestError } from "./errors.ts";
 import { openLiveSubscription } from "./live-subscription.ts";
 import { createHttpPoster, defaultWebSocket } from "./platform/node.ts";
@@ -186,16 +189,22 @@ export class JobwireClient {
 
   /** POSTs `payload`; resolves with the status and body text, rejects on a transport failure or timeout. */
   private async post(payload: string): Promise<{ status: number; text: string }> {
+    // The active OpenTelemetry context as `traceparent`/`tracestate`, so the
+    // server's span for this request joins the caller's trace. Without an SDK
+    // (or outside a span) the propagator writes nothing.
+    const carrier: Record<string, string> = {};
+    propagation.inject(context.active(), carrier);
+    const headers = carrier.traceparent === undefined ? this.headers : { ...this.headers, ...carrier };
     if (this.fetchImpl) {
       const res = await this.fetchImpl(this.url, {
         method: "POST",
-        headers: this.headers,
+        headers,
         body: payload,
         signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
       return { status: res.status, text: await res.text() };
     }
-    return (this.poster as HttpPoster).post(payload, this.headers);
+    return (this.poster as HttpPoster).post(payload, headers);
   }
 
   /** The shared graphql-ws client, created on first use. */
@@ -285,14 +294,39 @@ export class JobwireClient {
 
   // ---- mutations -------------------------------------------------------------
 
-  /** Adds a job; a repeated idempotency key returns the existing job with created: false. */
+  /**
+   * Adds a job; a repeated idempotency key returns the existing job with created: false.
+   *
+   * Traced (OpenTelemetry, when the application registered an SDK): a PRODUCER
+   * span `enqueue <queue>` whose W3C trace context is put into the job's
+   * metadata under "jobwire.trace", so the Worker's handler span continues this
+   * trace. Without an SDK nothing is added.
+   */
   async enqueueJob(input: EnqueueJobInput) {
-    return (await this.request(EnqueueJobDocument, { input })).enqueueJob;
+    return inSpan(
+      `enqueue ${input.queue}`,
+      SpanKind.PRODUCER,
+      { [SPAN_ATTRIBUTES.operation]: "send", [SPAN_ATTRIBUTES.queue]: input.queue },
+      async (span) => {
+        const traced = { ...input, metadata: withTraceContext(input.metadata) };
+        const result = (await this.request(EnqueueJobDocument, { input: traced })).enqueueJob;
+        span.setAttribute(SPAN_ATTRIBUTES.jobId, result.job.id);
+        return result;
+      },
+    );
   }
 
-  /** Adds up to 10,000 jobs in one transaction, all or nothing. */
+  /** Adds up to 10,000 jobs in one transaction, all or nothing; traced as one `enqueue` span (see enqueueJob). */
   async enqueueJobs(jobs: EnqueueJobInput[]) {
-    return (await this.request(EnqueueJobsDocument, { jobs })).enqueueJobs;
+    return inSpan(
+      "enqueue",
+      SpanKind.PRODUCER,
+      { [SPAN_ATTRIBUTES.operation]: "send", [SPAN_ATTRIBUTES.batchSize]: jobs.length },
+      async () => {
+        const traced = jobs.map((input) => ({ ...input, metadata: withTraceContext(input.metadata) }));
+        return (await this.request(EnqueueJobsDocument, { jobs: traced })).enqueueJobs;
+      },
+    );
   }
 
   async claimJobs(args: ClaimJobsMutationVariables) {

@@ -39,6 +39,9 @@
  *   lease. Make handlers idempotent.
  */
 import type { JsonValue } from "../jobs/types.ts";
+import { context as otelContext, trace } from "@opentelemetry/api";
+import { failSpan, SPAN_ATTRIBUTES, SpanKind, TRACER_NAME } from "../jobs/spans.ts";
+import { traceContextOf } from "../jobs/trace-context.ts";
 import { JobwireClient } from "./client.ts";
 import type { JobwireClientOptions } from "./client.ts";
 import { afterThisTurn, workerHost } from "./platform/node.ts";
@@ -359,15 +362,40 @@ export class Worker {
         entry.progress = { value: progress };
       },
     };
+    // The handler runs in a CONSUMER span that continues the producer's trace
+    // (its context travels in the job's metadata, trace-context.ts). A no-op
+    // span when no OpenTelemetry SDK is registered.
+    const producer = traceContextOf(job.metadata);
+    const span = trace.getTracer(TRACER_NAME).startSpan(
+      `process ${job.queue}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          [SPAN_ATTRIBUTES.system]: "jobwire",
+          [SPAN_ATTRIBUTES.operation]: "process",
+          [SPAN_ATTRIBUTES.queue]: job.queue,
+          [SPAN_ATTRIBUTES.jobId]: job.id,
+          [SPAN_ATTRIBUTES.attempt]: job.attempts,
+        },
+      },
+      producer,
+    );
     let outcome: Promise<JsonValue | void>;
     try {
-      outcome = Promise.resolve(this.handler(job, context));
+      outcome = Promise.resolve(otelContext.with(trace.setSpan(producer, span), () => this.handler(job, context)));
     } catch (e) {
       outcome = Promise.reject(e);
     }
     outcome.then(
-      (result) => this.finish(entry, { ok: true, result: result === undefined ? null : result }),
-      (error: unknown) => this.finish(entry, { ok: false, error }),
+      (result) => {
+        span.end();
+        this.finish(entry, { ok: true, result: result === undefined ? null : result });
+      },
+      (error: unknown) => {
+        failSpan(span, error);
+        span.end();
+        this.finish(entry, { ok: false, error });
+      },
     );
   }
 

@@ -36,7 +36,10 @@ import type {
   PurgeInput,
   RescheduleInput,
 } from "./types.ts";
+import type { Span } from "@opentelemetry/api";
 import * as v from "./validate.ts";
+import { inSpan, SPAN_ATTRIBUTES, SpanKind } from "./spans.ts";
+import { withTraceContext } from "./trace-context.ts";
 import type { ClaimPolicy, EventRangeSpec, ListJobsSpec, NewJob } from "../store/job-store.ts";
 import { claimAllowance, recordStarts } from "../queues/policy.ts";
 
@@ -132,15 +135,36 @@ export class JobService {
 
   // ---- producers -------------------------------------------------------------
 
+  /**
+   * Adds a job. Inside a PRODUCER span whose context goes into the job's
+   * metadata (trace-context.ts), unless a producer upstream (the SDK) put its
+   * own there already; the worker's handler span continues that trace.
+   */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
-    const [result] = await this.enqueueList([input], false);
-    if (!result) throw new Error("enqueue returned no job");
-    return result;
+    // Named before validation: only a queue name of a plausible length goes into the span.
+    const raw = (input as { queue?: unknown } | null)?.queue;
+    const queue = typeof raw === "string" && raw.length <= LIMITS.queueNameMaxLength ? raw : null;
+    return inSpan(
+      queue === null ? "enqueue" : `enqueue ${queue}`,
+      SpanKind.PRODUCER,
+      { [SPAN_ATTRIBUTES.operation]: "send", ...(queue !== null && { [SPAN_ATTRIBUTES.queue]: queue }) },
+      async (span) => {
+        const [result] = await this.enqueueList([input], false);
+        if (!result) throw new Error("enqueue returned no job");
+        span.setAttribute(SPAN_ATTRIBUTES.jobId, result.job.id);
+        return result;
+      },
+    );
   }
 
   /** All or nothing: one invalid input rejects the whole batch before any write. */
   async enqueueMany(inputs: readonly EnqueueInput[]): Promise<EnqueueResult[]> {
-    return this.enqueueList(inputs, true);
+    return inSpan(
+      "enqueue",
+      SpanKind.PRODUCER,
+      { [SPAN_ATTRIBUTES.operation]: "send", [SPAN_ATTRIBUTES.batchSize]: Array.isArray(inputs) ? inputs.length : 0 },
+      () => this.enqueueList(inputs, true),
+    );
   }
 
   /** `indexed`: errors name the list position (jobs[3].priority), even in a list of one. */
@@ -195,7 +219,7 @@ export class JobService {
         ? v.text(input.idempotencyKey, `${prefix}idempotencyKey`, LIMITS.idempotencyKeyMaxLength)
         : null,
       tags: v.tags(input.tags, `${prefix}tags`),
-      metadata: v.json(input.metadata, `${prefix}metadata`, this.maxPayloadBytes),
+      metadata: withTraceContext(v.json(input.metadata, `${prefix}metadata`, this.maxPayloadBytes)),
     };
   }
 
@@ -226,6 +250,14 @@ export class JobService {
    * claimable without waiting for the maintenance loop.
    */
   async claim(input: ClaimInput): Promise<LeasedJob[]> {
+    return inSpan("claim", SpanKind.CLIENT, { [SPAN_ATTRIBUTES.operation]: "receive" }, async (span) => {
+      const leased = await this.claimNow(input);
+      span.setAttribute(SPAN_ATTRIBUTES.batchSize, leased.length);
+      return leased;
+    });
+  }
+
+  private async claimNow(input: ClaimInput): Promise<LeasedJob[]> {
     if (!Array.isArray(input.queues) || input.queues.length === 0 || input.queues.length > 100) {
       throw new ValidationError("queues", "must be a list of 1 to 100 queue names");
     }
@@ -265,6 +297,13 @@ export class JobService {
    * still gets its own outcome.
    */
   async complete(input: CompleteInput): Promise<Job> {
+    return inSpan("complete", SpanKind.INTERNAL, { [SPAN_ATTRIBUTES.operation]: "settle" }, (span) => {
+      spanJobId(span, input);
+      return this.completeNow(input);
+    });
+  }
+
+  private async completeNow(input: CompleteInput): Promise<Job> {
     const item: CompletionSpec = {
       jobId: v.jobId(input.jobId),
       leaseToken: v.text(input.leaseToken, "leaseToken", 128),
@@ -285,6 +324,15 @@ export class JobService {
    * job listed twice) rejects the whole call before any write.
    */
   async completeMany(inputs: readonly CompleteInput[]): Promise<CompleteOutcome[]> {
+    return inSpan(
+      "complete",
+      SpanKind.INTERNAL,
+      { [SPAN_ATTRIBUTES.operation]: "settle", [SPAN_ATTRIBUTES.batchSize]: Array.isArray(inputs) ? inputs.length : 0 },
+      () => this.completeManyNow(inputs),
+    );
+  }
+
+  private async completeManyNow(inputs: readonly CompleteInput[]): Promise<CompleteOutcome[]> {
     if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > LIMITS.completeBatchMax) {
       throw new ValidationError("jobs", `must be a list of 1 to ${LIMITS.completeBatchMax} jobs`);
     }
@@ -337,6 +385,13 @@ export class JobService {
    * (a cancel was requested: the worker is acknowledging it).
    */
   async fail(input: FailInput): Promise<Job> {
+    return inSpan("fail", SpanKind.INTERNAL, { [SPAN_ATTRIBUTES.operation]: "settle" }, (span) => {
+      spanJobId(span, input);
+      return this.failNow(input);
+    });
+  }
+
+  private async failNow(input: FailInput): Promise<Job> {
     const jobId = v.jobId(input.jobId);
     const leaseToken = v.text(input.leaseToken, "leaseToken", 128);
     if (typeof input.error !== "object" || input.error === null) {
@@ -827,4 +882,10 @@ function decodeCursor(cursor: string): string {
   const match = /^job:([1-9][0-9]{0,18})$/.exec(decoded);
   if (!match?.[1]) throw new ValidationError("after", "is not a cursor returned by a previous page");
   return match[1];
+}
+
+/** The job id attribute, when the input has one to name (validation comes after). */
+function spanJobId(span: Span, input: unknown): void {
+  const jobId = (input as { jobId?: unknown } | null)?.jobId;
+  if (typeof jobId === "string") span.setAttribute(SPAN_ATTRIBUTES.jobId, jobId);
 }

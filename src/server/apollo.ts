@@ -18,6 +18,7 @@ import type { Logger } from "pino";
 import type { GraphQLContext } from "../graphql/context.ts";
 import { createFormatError } from "../graphql/errors.ts";
 import { checkQueryLimits, measureOperation } from "../graphql/limits.ts";
+import { tracingPlugin } from "./tracing.ts";
 import type { QueryLimits } from "../graphql/limits.ts";
 
 export interface ApolloOptions {
@@ -61,6 +62,7 @@ export function createApollo(options: ApolloOptions): ApolloServer<GraphQLContex
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginInlineTraceDisabled(),
       queryLimitsPlugin(options.limits),
+      tracingPlugin(),
     ],
   });
 }

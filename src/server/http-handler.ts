@@ -15,6 +15,7 @@ import type { ApolloServer } from "@apollo/server";
 import type { Logger } from "pino";
 import { originAllowed } from "../auth/origins.ts";
 import type { GraphQLContext } from "../graphql/context.ts";
+import { inGraphQLRequestSpan } from "./tracing.ts";
 
 export interface HttpHandlerOptions {
   apollo: ApolloServer<GraphQLContext>;
@@ -56,7 +57,7 @@ export function createHttpHandler(options: HttpHandlerOptions) {
       switch (url.pathname) {
         case GRAPHQL_PATH:
           if (!cors(req, res, options.allowedOrigins)) return;
-          return await graphql(req, res, url, options);
+          return await inGraphQLRequestSpan(req, () => graphql(req, res, url, options));
         case "/healthz":
           return sendJson(res, 200, { status: "ok" });
         case "/readyz":

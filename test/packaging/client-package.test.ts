@@ -64,7 +64,14 @@ describe("the @jobwire/client tarball", () => {
     const packages = ls.stdout.split("\n").filter(Boolean).slice(1);
     expect(packages.length).toBeLessThanOrEqual(10);
     expect(packages.map((p) => p.slice(p.lastIndexOf("node_modules/") + 13)).sort()).toEqual(
-      ["@graphql-typed-document-node/core", "@jobwire/client", "graphql", "graphql-ws", "ws"].sort(),
+      [
+        "@graphql-typed-document-node/core",
+        "@jobwire/client",
+        "@opentelemetry/api",
+        "graphql",
+        "graphql-ws",
+        "ws",
+      ].sort(),
     );
   });
 

@@ -28,6 +28,7 @@ const DEFAULTS: Config = {
   allowedOrigins: [],
   logLevel: "info",
   logPretty: null,
+  otlpEndpoint: null,
 };
 
 /** The ConfigError parseConfig throws, or a failure when it throws nothing (or something else). */
@@ -210,6 +211,15 @@ const OPTIONS: {
     other: "pretty",
     otherValue: true,
   },
+  {
+    flag: "--otlp-endpoint",
+    env: "OTEL_EXPORTER_OTLP_ENDPOINT",
+    key: "otlpEndpoint",
+    raw: "http://127.0.0.1:4318",
+    value: "http://127.0.0.1:4318",
+    other: "https://otel.example.com/base",
+    otherValue: "https://otel.example.com/base",
+  },
 ];
 
 describe("parseConfig", () => {
@@ -298,6 +308,8 @@ describe("parseConfig", () => {
       [["--port", "abc"], '--port must be an integer from 0 to 65535, got "abc"'],
       [["--port", "80.5"], '--port must be an integer from 0 to 65535, got "80.5"'],
       [["--introspection", "maybe"], '--introspection must be true or false, got "maybe"'],
+      [["--otlp-endpoint", "127.0.0.1:4318"], '--otlp-endpoint must be an http(s) URL, got "127.0.0.1:4318"'],
+      [["--otlp-endpoint", "not a url"], '--otlp-endpoint must be an http(s) URL, got "not a url"'],
       [
         ["--log-level", "loud"],
         '--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
