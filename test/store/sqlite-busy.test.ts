@@ -1,6 +1,6 @@
 /**
- * Issue 15 item 6: another process holding SQLite's write lock (the sqlite3
- * command-line shell in BEGIN IMMEDIATE) never blocks the server's event
+ * Issue 15 item 6: another process holding SQLite's write lock for 10 s (the
+ * sqlite3 command-line shell in BEGIN IMMEDIATE) never blocks the server's event
  * loop. /healthz and reads keep answering; a write waits asynchronously
  * within the busy window and then either goes through (the lock was let go in
  * time) or fails with SQLITE_BUSY; everything proceeds after the release.
@@ -87,7 +87,8 @@ describe.skipIf(!SQLITE3)("another process holding SQLite's write lock", () => {
   it("healthz and reads answer; writes wait asynchronously, fail with SQLITE_BUSY past the window, then proceed", async () => {
     dir = mkdtempSync(join(tmpdir(), "jobwire-busy-"));
     const file = join(dir, "jobwire.db");
-    const store = await openStore(`file:${file}`, { busyTimeoutMs: 1_500 });
+    // The default busy window (5 s), and the lock held for 10 s, as the issue tried it.
+    const store = await openStore(`file:${file}`);
     server = await startServer({ store, logger: pino({ level: "silent" }), port: 0, maintenance: false });
     const { jobs } = server.services;
     const { job: first } = await jobs.enqueue({ queue: "q" });
@@ -103,7 +104,7 @@ describe.skipIf(!SQLITE3)("another process holding SQLite's write lock", () => {
       );
       const healthMs: number[] = [];
       const readMs: number[] = [];
-      const until = performance.now() + 2_000;
+      const until = performance.now() + 10_000;
       let inTime: Promise<string> | undefined;
       while (performance.now() < until) {
         const t0 = performance.now();
@@ -113,7 +114,7 @@ describe.skipIf(!SQLITE3)("another process holding SQLite's write lock", () => {
         const t1 = performance.now();
         expect((await jobs.getJob(first.id)).state).toBe("QUEUED");
         readMs.push(performance.now() - t1);
-        if (!inTime && performance.now() > until - 600) {
+        if (!inTime && performance.now() > until - 1_000) {
           inTime = jobs.enqueue({ queue: "q", payload: { late: true } }).then(() => "written");
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -125,7 +126,7 @@ describe.skipIf(!SQLITE3)("another process holding SQLite's write lock", () => {
 
     expect(value.outcome).toBe("SQLITE_BUSY");
     expect(value.inTime).toBe("written");
-    expect(value.healthMs.length).toBeGreaterThan(20);
+    expect(value.healthMs.length).toBeGreaterThan(100);
     expect(p99(value.healthMs)).toBeLessThan(50);
     expect(p99(value.readMs)).toBeLessThan(50);
     // The thread never stalled on the lock (better-sqlite3's busy handler would hold it for the whole window).
@@ -140,5 +141,5 @@ describe.skipIf(!SQLITE3)("another process holding SQLite's write lock", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     await again.release();
     await expect(beat).resolves.toMatchObject({ job: { id: leased!.id, state: "RUNNING" } });
-  }, 30_000);
+  }, 60_000);
 });
