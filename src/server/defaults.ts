@@ -8,6 +8,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   wsInitTimeoutMs: 3_000,
   /** graphql-ws: ping interval (a client that misses one pong is dropped). */
   wsKeepAliveMs: 12_000,
+  subscriptionReadGraceMs: 1_000,
   /** Live events a subscription may hold unsent. */
   subscriptionBuffer: 1_000,
 });

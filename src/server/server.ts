@@ -71,6 +71,13 @@ export interface ServerOptions {
   wsInitTimeoutMs?: number;
   /** WebSocket keep-alive ping interval; a client silent for one interval after a ping is closed with 4408 stalled (ms). */
   wsKeepAliveMs?: number;
+  /**
+   * How long events sent to a subscription may go without the client's read
+   * confirmation before they count against its buffer (default 1000 ms):
+   * a healthy client confirms within a round trip, so bursts beyond the
+   * buffer reach it; one that stopped reading overflows after this.
+   */
+  subscriptionReadGraceMs?: number;
   /** The event feed's safety poll, for hints that never came (ms). */
   eventPollIntervalMs?: number;
   /** Least time between two queueStats pushes of one queue (ms). */
@@ -285,6 +292,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxPayloadBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
     initTimeoutMs: options.wsInitTimeoutMs ?? SERVER_DEFAULTS.wsInitTimeoutMs,
     keepAliveMs: options.wsKeepAliveMs ?? SERVER_DEFAULTS.wsKeepAliveMs,
+    readGraceMs: options.subscriptionReadGraceMs ?? SERVER_DEFAULTS.subscriptionReadGraceMs,
     authRequired: auth === "required",
     allowedOrigins: options.allowedOrigins ?? [],
   });

@@ -80,6 +80,8 @@ export class SocketReadTracker {
   constructor(
     private readonly socket: WebSocket,
     private readonly keepAliveMs: number,
+    /** How long sent events may wait for the client's read confirmation before they count against its buffer. */
+    private readonly confirmGraceMs: number,
     /** Formats a domain error as the `error` message payload graphql-ws would send. */
     private readonly format: (error: Error) => GraphQLFormattedError,
   ) {
@@ -91,7 +93,7 @@ export class SocketReadTracker {
   /** Starts confirming reads of a live subscription (graphql-ws id `id`). */
   add(id: string, stream: LiveStream<unknown>): void {
     if (this.disposed) return;
-    stream.confirmReads();
+    stream.confirmReads(this.confirmGraceMs);
     this.subscriptions.set(id, { id, stream, written: 0, lastWritten: undefined, sinceProbe: 0 });
   }
 

@@ -73,6 +73,8 @@ export interface GraphQLWebSocketOptions {
   maxPayloadBytes: number;
   initTimeoutMs: number;
   keepAliveMs: number;
+  /** How long events sent to a subscription may go unconfirmed before they count against its buffer (socket-reads.ts). */
+  readGraceMs: number;
   /** Require a valid API token in connection_init (--auth required). */
   authRequired: boolean;
   /** Origins allowed besides the server's own (normalised, see auth/origins.ts). */
@@ -198,7 +200,7 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
   // Registered before graphql-ws's own listener, so a socket's tracker exists
   // before its first message is handled.
   wss.on("connection", (socket) => {
-    trackers.set(socket, new SocketReadTracker(socket, options.keepAliveMs, formatDomainError));
+    trackers.set(socket, new SocketReadTracker(socket, options.keepAliveMs, options.readGraceMs, formatDomainError));
   });
   const coded = (errors: readonly GraphQLError[], code: string): GraphQLError[] =>
     errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, originalError: e, extensions: { code } }));

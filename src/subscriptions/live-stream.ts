@@ -40,6 +40,16 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
   private taken = 0;
   private confirmed = 0;
   private confirming = false;
+  /**
+   * How long items may stay taken but unconfirmed before they count as unread
+   * (ms), and since when the oldest of them has been (performance.now(); null
+   * when none is). A healthy client confirms within a round trip, so a burst
+   * larger than the buffer (a bulk enqueue of 10,000 jobs) does not end its
+   * subscription; one that stopped reading stops confirming, and from then on
+   * overflows within its buffer.
+   */
+  private confirmGraceMs = 0;
+  private pendingSince: number | null = null;
   /** Replayed items at the head of the buffer (they never count as unread once taken). */
   private replayQueued = 0;
   /**
@@ -65,18 +75,27 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
 
   /** Items waiting to be taken plus, when reads are confirmed, those taken but not known read. */
   get unread(): number {
-    return this.buffer.length + (this.confirming ? this.taken - this.confirmed : 0);
+    const late =
+      this.confirming && this.pendingSince !== null && performance.now() - this.pendingSince >= this.confirmGraceMs;
+    return this.buffer.length + (late ? this.taken - this.confirmed : 0);
   }
 
-  /** From now on, items taken count as unread until `confirmRead` covers them. */
-  confirmReads(): void {
+  /**
+   * From now on, items taken count as unread until `confirmRead` covers them,
+   * once they have waited `graceMs` for it.
+   */
+  confirmReads(graceMs = 0): void {
     this.confirming = true;
+    this.confirmGraceMs = graceMs;
     this.confirmed = this.taken;
+    this.pendingSince = null;
   }
 
   /** The client has read the first `count` items taken (a count, not a delta; never goes back). */
   confirmRead(count: number): void {
-    this.confirmed = Math.max(this.confirmed, Math.min(count, this.taken));
+    const confirmed = Math.max(this.confirmed, Math.min(count, this.taken));
+    if (confirmed > this.confirmed) this.pendingSince = confirmed < this.taken ? performance.now() : null;
+    this.confirmed = confirmed;
   }
 
   /** Queues a live item; fails the stream with `overflow()` when `maxBuffer` are unread. */
@@ -131,6 +150,8 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
         if (this.replayQueued > 0) {
           this.replayQueued--;
           this.confirmed = this.taken;
+        } else if (this.confirming && this.pendingSince === null) {
+          this.pendingSince = performance.now();
         }
         return { value: item, done: false };
       }

@@ -55,6 +55,20 @@ function capturingWebSocket() {
   return { Captured, sockets, tcp };
 }
 
+/** A WebSocket client that reads everything at once but answers each ping `delayMs` late (a long round trip). */
+function slowPongWebSocket(delayMs: number) {
+  return class SlowPong extends WebSocket {
+    constructor(address: string | URL, protocols?: string | string[], options?: ClientOptions) {
+      super(address, protocols, { ...options, autoPong: false });
+      this.on("ping", (data: Buffer) => {
+        setTimeout(() => {
+          if (this.readyState === WebSocket.OPEN) this.pong(data);
+        }, delayMs);
+      });
+    }
+  };
+}
+
 interface Close {
   code: number;
   reason: string;
@@ -86,8 +100,9 @@ describe.each(BACKENDS)("a subscriber whose client stops reading, on %s", (diale
   };
 
   it("gets SUBSCRIPTION_OVERFLOW within its buffer, then resumes from the id it carries with no gap", async () => {
-    // The keep-alive is far away: what ends the subscription here is the overflow.
-    const s = await start({ subscriptionBuffer: BUFFER, wsKeepAliveMs: 60_000 });
+    // The keep-alive is far away: what ends the subscription here is the
+    // overflow. No grace: sent events count as unread until confirmed.
+    const s = await start({ subscriptionBuffer: BUFFER, wsKeepAliveMs: 60_000, subscriptionReadGraceMs: 0 });
     const { Captured, tcp } = capturingWebSocket();
     const closes: Close[] = [];
     const client = connect(s.url, {
@@ -145,6 +160,22 @@ describe.each(BACKENDS)("a subscriber whose client stops reading, on %s", (diale
     const replay = record(client, WatchJobChangesDocument, { filter: { queues: ["stall"] }, afterEventId: "0" });
     await replay.waitForItems(total);
     expect(replay.items.map((i) => i.jobChanged.id)).toEqual(all);
+  }, 60_000);
+
+  it("a reading client gets bursts adding up to 10x its buffer with no overflow (the default read grace)", async () => {
+    const s = await start({ subscriptionBuffer: BUFFER, wsKeepAliveMs: 60_000 });
+    // Its pongs come 300 ms late: every event is read at once, but confirmed a round trip later.
+    const client = connect(s.url, { webSocketImpl: slowPongWebSocket(300) });
+    clients.push(client);
+    const sub = record(client, WatchJobChangesDocument, { filter: { queues: ["stall"] } });
+    await untilSubscribed(s.server, 1);
+    // Back-to-back bulk enqueues, each under the buffer, together far over it,
+    // sent faster than pongs come back (what a drain does to a dashboard).
+    const burst = (BUFFER * 4) / 5;
+    for (let i = 0; i < 12; i++) await enqueue(s, burst);
+    await sub.waitForItems(12 * burst);
+    expect(sub.errors).toBeNull();
+    expect(new Set(sub.items.map((i) => i.jobChanged.id)).size).toBe(12 * burst);
   }, 60_000);
 
   it("closes a stalled socket with 4408 and the last event id, after telling each subscription, not with 1006", async () => {
@@ -214,7 +245,7 @@ describe.each(BACKENDS)("a subscriber whose client stops reading, on %s", (diale
     "the SDK's watchJobChanges gets every event once across a subscription ended by %s",
     async (kind) => {
       const KEEP_ALIVE = kind === "stall" ? 200 : 60_000;
-      const s = await start({ subscriptionBuffer: BUFFER, wsKeepAliveMs: KEEP_ALIVE });
+      const s = await start({ subscriptionBuffer: BUFFER, wsKeepAliveMs: KEEP_ALIVE, subscriptionReadGraceMs: 0 });
       const { Captured, sockets, tcp } = capturingWebSocket();
       // A long retry pause: what ends the subscription here is no network fault,
       // so the SDK must resume at once, not after a back-off.
