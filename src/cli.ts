@@ -49,6 +49,14 @@ Options:
       --subscription-buffer N serve: live events a subscription may have unread (unsent, or sent
                               and not confirmed read) before it is ended with SUBSCRIPTION_OVERFLOW
                               (default ${SERVER_DEFAULTS.subscriptionBuffer})
+      --max-connections N     serve: WebSocket connections open at once; a handshake beyond gets
+                              HTTP 503 (default ${SERVER_DEFAULTS.maxConnections})
+      --max-connections-per-ip N
+                              serve: WebSocket connections open at once from one remote address;
+                              a handshake beyond gets HTTP 429 (default ${SERVER_DEFAULTS.maxConnectionsPerIp})
+      --max-subscriptions-per-socket N
+                              serve: subscriptions at once on one WebSocket; one more gets
+                              TOO_MANY_SUBSCRIPTIONS (default ${SERVER_DEFAULTS.maxSubscriptionsPerSocket})
       --ws-init-timeout-ms N  serve: time a WebSocket client has to send connection_init (default ${SERVER_DEFAULTS.wsInitTimeoutMs})
       --ws-keepalive-ms N     serve: WebSocket keep-alive ping interval; a client that has not
                               answered by the next one is closed with 4408 stalled; 0 turns it off (default ${SERVER_DEFAULTS.wsKeepAliveMs})
@@ -255,6 +263,9 @@ async function serve(config: Config): Promise<number> {
       shutdownGraceMs: config.shutdownGraceMs,
       databaseUrl: config.databaseUrl,
       subscriptionBuffer: config.subscriptionBuffer,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      maxSubscriptionsPerSocket: config.maxSubscriptionsPerSocket,
       wsInitTimeoutMs: config.wsInitTimeoutMs,
       wsKeepAliveMs: config.wsKeepAliveMs,
       metrics: config.metrics,
