@@ -208,7 +208,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ? null
       : new Maintenance(jobs, queues, {
           now,
-          onError: (e) => logger.error({ err: e }, "maintenance tick failed"),
+          // A failure that repeats every tick (a read-only or unreachable
+          // database) is logged once, then at most once a minute (Maintenance).
+          onError: (e, { failedTicks }) =>
+            logger.error(
+              { err: e, failedTicks },
+              failedTicks > 1
+                ? "maintenance ticks keep failing (the same failure is logged at most once a minute)"
+                : "maintenance tick failed",
+            ),
+          onRecovered: ({ failedTicks }) => logger.info({ failedTicks }, "maintenance ticks succeed again"),
           ...options.maintenance,
         });
 
