@@ -21,6 +21,9 @@ import { createLogger } from "./server/logger.ts";
 import type { JobStore } from "./store/job-store.ts";
 import { migrateDatabase, openStore, parseDatabaseUrl } from "./store/open-store.ts";
 
+/** Width of the variable names in the help's Environment list (the longest, plus two spaces). */
+const ENV_NAME_WIDTH = Math.max(30, ...Object.keys(ENVIRONMENT).map((name) => name.length + 2));
+
 const USAGE = `jobwire — a durable job queue with a GraphQL control plane
 
 Usage:
@@ -70,10 +73,10 @@ Options:
 
 Environment (flags win):
 ${Object.entries(ENVIRONMENT)
-  .map(([k, v]) => `  ${k.padEnd(30)}${v}`)
+  .map(([k, v]) => `  ${k.padEnd(ENV_NAME_WIDTH)}${v}`)
   .join("\n")}
 
-Health: GET /healthz (the process answers), GET /readyz (the database answers and is migrated).
+Health: GET /healthz (the process answers), GET /readyz (the database answers, is migrated and takes writes).
 Metrics: GET /metrics (Prometheus text format; --metrics false turns it off).
 `;
 
