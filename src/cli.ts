@@ -21,6 +21,9 @@ import { createLogger } from "./server/logger.ts";
 import type { JobStore } from "./store/job-store.ts";
 import { migrateDatabase, openStore, parseDatabaseUrl } from "./store/open-store.ts";
 
+/** Width of the variable names in the help's Environment list (the longest, plus two spaces). */
+const ENV_NAME_WIDTH = Math.max(30, ...Object.keys(ENVIRONMENT).map((name) => name.length + 2));
+
 const USAGE = `jobwire — a durable job queue with a GraphQL control plane
 
 Usage:
@@ -49,6 +52,14 @@ Options:
       --subscription-buffer N serve: live events a subscription may have unread (unsent, or sent
                               and not confirmed read) before it is ended with SUBSCRIPTION_OVERFLOW
                               (default ${SERVER_DEFAULTS.subscriptionBuffer})
+      --max-connections N     serve: WebSocket connections open at once; a handshake beyond gets
+                              HTTP 503 (default ${SERVER_DEFAULTS.maxConnections})
+      --max-connections-per-ip N
+                              serve: WebSocket connections open at once from one remote address;
+                              a handshake beyond gets HTTP 429 (default ${SERVER_DEFAULTS.maxConnectionsPerIp})
+      --max-subscriptions-per-socket N
+                              serve: subscriptions at once on one WebSocket; one more gets
+                              TOO_MANY_SUBSCRIPTIONS (default ${SERVER_DEFAULTS.maxSubscriptionsPerSocket})
       --ws-init-timeout-ms N  serve: time a WebSocket client has to send connection_init (default ${SERVER_DEFAULTS.wsInitTimeoutMs})
       --ws-keepalive-ms N     serve: WebSocket keep-alive ping interval; a client that has not
                               answered by the next one is closed with 4408 stalled; 0 turns it off (default ${SERVER_DEFAULTS.wsKeepAliveMs})
@@ -64,10 +75,10 @@ Options:
 
 Environment (flags win):
 ${Object.entries(ENVIRONMENT)
-  .map(([k, v]) => `  ${k.padEnd(30)}${v}`)
+  .map(([k, v]) => `  ${k.padEnd(ENV_NAME_WIDTH)}${v}`)
   .join("\n")}
 
-Health: GET /healthz (the process answers), GET /readyz (the database answers and is migrated).
+Health: GET /healthz (the process answers), GET /readyz (the database answers, is migrated and takes writes).
 Metrics: GET /metrics (Prometheus text format; --metrics false turns it off).
 `;
 
@@ -264,6 +275,9 @@ async function serve(config: Config): Promise<number> {
       shutdownGraceMs: config.shutdownGraceMs,
       databaseUrl: config.databaseUrl,
       subscriptionBuffer: config.subscriptionBuffer,
+      maxConnections: config.maxConnections,
+      maxConnectionsPerIp: config.maxConnectionsPerIp,
+      maxSubscriptionsPerSocket: config.maxSubscriptionsPerSocket,
       wsInitTimeoutMs: config.wsInitTimeoutMs,
       wsKeepAliveMs: config.wsKeepAliveMs,
       metrics: config.metrics,

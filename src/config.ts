@@ -38,6 +38,12 @@ export interface Config {
   shutdownGraceMs: number;
   /** serve: live events a subscription may have unread (unsent, or not confirmed read) before SUBSCRIPTION_OVERFLOW. */
   subscriptionBuffer: number;
+  /** serve: WebSocket connections open at once, in total; a handshake beyond gets HTTP 503. */
+  maxConnections: number;
+  /** serve: WebSocket connections open at once from one remote address; a handshake beyond gets HTTP 429. */
+  maxConnectionsPerIp: number;
+  /** serve: subscriptions running at once on one WebSocket; one more gets TOO_MANY_SUBSCRIPTIONS. */
+  maxSubscriptionsPerSocket: number;
   /** serve: time a WebSocket client has to send connection_init, in ms. */
   wsInitTimeoutMs: number;
   /** serve: WebSocket keep-alive ping interval in ms (0: no keep-alive; read-confirming pings still go out). */
@@ -73,6 +79,9 @@ export const ENVIRONMENT = Object.freeze({
   JOBWIRE_MAX_MUTATION_FIELDS: `serve: most root fields of one mutation (default ${DEFAULT_QUERY_LIMITS.maxMutationFields})`,
   JOBWIRE_SHUTDOWN_GRACE_MS: `serve: wait for in-flight requests on shutdown (default ${SERVER_DEFAULTS.shutdownGraceMs})`,
   JOBWIRE_SUBSCRIPTION_BUFFER: `serve: live events a subscription may have unread (default ${SERVER_DEFAULTS.subscriptionBuffer})`,
+  JOBWIRE_MAX_CONNECTIONS: `serve: WebSocket connections in total (default ${SERVER_DEFAULTS.maxConnections})`,
+  JOBWIRE_MAX_CONNECTIONS_PER_IP: `serve: WebSocket connections per remote address (default ${SERVER_DEFAULTS.maxConnectionsPerIp})`,
+  JOBWIRE_MAX_SUBSCRIPTIONS_PER_SOCKET: `serve: subscriptions per WebSocket (default ${SERVER_DEFAULTS.maxSubscriptionsPerSocket})`,
   JOBWIRE_WS_INIT_TIMEOUT_MS: `serve: WebSocket connection_init timeout (default ${SERVER_DEFAULTS.wsInitTimeoutMs})`,
   JOBWIRE_WS_KEEPALIVE_MS: `serve: WebSocket keep-alive interval, 0 = off (default ${SERVER_DEFAULTS.wsKeepAliveMs})`,
   JOBWIRE_METRICS: "serve: GET /metrics, true or false (default true)",
@@ -106,6 +115,9 @@ export function parseConfig(
         "max-mutation-fields": { type: "string" },
         "shutdown-grace-ms": { type: "string" },
         "subscription-buffer": { type: "string" },
+        "max-connections": { type: "string" },
+        "max-connections-per-ip": { type: "string" },
+        "max-subscriptions-per-socket": { type: "string" },
         "ws-init-timeout-ms": { type: "string" },
         "ws-keepalive-ms": { type: "string" },
         metrics: { type: "string" },
@@ -173,6 +185,24 @@ export function parseConfig(
       "--subscription-buffer",
       SERVER_DEFAULTS.subscriptionBuffer,
       1_000_000,
+    ),
+    maxConnections: positiveInt(
+      values["max-connections"] ?? env.JOBWIRE_MAX_CONNECTIONS,
+      "--max-connections",
+      SERVER_DEFAULTS.maxConnections,
+      1_000_000,
+    ),
+    maxConnectionsPerIp: positiveInt(
+      values["max-connections-per-ip"] ?? env.JOBWIRE_MAX_CONNECTIONS_PER_IP,
+      "--max-connections-per-ip",
+      SERVER_DEFAULTS.maxConnectionsPerIp,
+      1_000_000,
+    ),
+    maxSubscriptionsPerSocket: positiveInt(
+      values["max-subscriptions-per-socket"] ?? env.JOBWIRE_MAX_SUBSCRIPTIONS_PER_SOCKET,
+      "--max-subscriptions-per-socket",
+      SERVER_DEFAULTS.maxSubscriptionsPerSocket,
+      100_000,
     ),
     wsInitTimeoutMs: positiveInt(
       values["ws-init-timeout-ms"] ?? env.JOBWIRE_WS_INIT_TIMEOUT_MS,

@@ -5,9 +5,13 @@
  *   details (field, state, jobId, …) join the extensions.
  * - Errors GraphQL itself raised (parse, validation, variable coercion, the
  *   query limits of limits.ts): passed through with their own codes.
- * - Anything else is a bug or an outage: the client gets a masked
- *   INTERNAL_SERVER_ERROR with an errorId, and the log gets the error with the
- *   same errorId.
+ * - An outage (store/unavailable.ts: the database is down, unreachable, out
+ *   of connections, or SQLite stayed locked past its busy wait): UNAVAILABLE
+ *   with `retryable: true` and an errorId, so a client can tell it from a bug
+ *   and retry (HTTP 503 when the response has no data: server/apollo.ts).
+ *   Logged as a warning with the same errorId.
+ * - Anything else is a bug: the client gets a masked INTERNAL_SERVER_ERROR
+ *   with an errorId, and the log gets the error with the same errorId.
  */
 import { randomUUID } from "node:crypto";
 import { unwrapResolverError } from "@apollo/server/errors";
@@ -15,6 +19,10 @@ import { GraphQLError } from "graphql";
 import type { GraphQLFormattedError } from "graphql";
 import type { Logger } from "pino";
 import { JobwireError } from "../jobs/errors.ts";
+import { isDatabaseUnavailable } from "../store/unavailable.ts";
+
+/** extensions.code of an outage the caller should retry. */
+export const UNAVAILABLE = "UNAVAILABLE";
 
 export function createFormatError(logger: Logger) {
   return function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
@@ -39,6 +47,17 @@ export function createFormatError(logger: Logger) {
       }
     }
     const errorId = randomUUID();
+    if (
+      isDatabaseUnavailable(original) ||
+      (original instanceof GraphQLError && isDatabaseUnavailable(original.originalError))
+    ) {
+      logger.warn({ err: original, errorId, path: formatted.path }, "the database is unavailable");
+      return {
+        message: `the database is unavailable or busy; retry later (errorId ${errorId})`,
+        ...where,
+        extensions: { code: UNAVAILABLE, retryable: true, errorId },
+      };
+    }
     logger.error({ err: original, errorId, path: formatted.path }, "unexpected error in a GraphQL request");
     return {
       message: `Internal server error (errorId ${errorId})`,

@@ -23,8 +23,17 @@ export interface MaintenanceOptions {
   /** Retention of FAILED and CANCELLED jobs for queues that set none; null keeps them (default 30 days). */
   retainFailedSeconds?: number | null;
   now?: () => Date;
-  /** Where a failed tick is reported; the loop goes on. */
-  onError?: (error: Error) => void;
+  /**
+   * Where a failed tick is reported; the loop goes on. A failure repeating
+   * tick after tick (same message: a read-only or unreachable database) is
+   * reported once, then at most every `repeatReportMs`, with the number of
+   * failed ticks so far.
+   */
+  onError?: (error: Error, failure: { failedTicks: number }) => void;
+  /** Called on the first good tick after failed ones. */
+  onRecovered?: (failure: { failedTicks: number }) => void;
+  /** Least time between two reports of the same repeating failure (default 60 s). */
+  repeatReportMs?: number;
 }
 
 export interface MaintenanceReport {
@@ -40,10 +49,13 @@ export const MAINTENANCE_DEFAULTS = Object.freeze({
   maxBatches: 10,
   retainSucceededSeconds: 7 * 24 * 3600,
   retainFailedSeconds: 30 * 24 * 3600,
+  repeatReportMs: 60_000,
 });
 
 export class Maintenance {
-  private readonly o: Required<Omit<MaintenanceOptions, "retainSucceededSeconds" | "retainFailedSeconds">> & {
+  private readonly o: Required<
+    Omit<MaintenanceOptions, "retainSucceededSeconds" | "retainFailedSeconds" | "onRecovered">
+  > & {
     retainSucceededSeconds: number | null;
     retainFailedSeconds: number | null;
   };
@@ -51,6 +63,9 @@ export class Maintenance {
   private running: Promise<void> | undefined;
   private stopped = true;
   private generation = 0;
+  /** The failure of the last ticks, while they keep failing (wall time in ms: performance.now()). */
+  private failure: { message: string; failedTicks: number; reportedAt: number } | null = null;
+  private readonly onRecovered: MaintenanceOptions["onRecovered"];
 
   constructor(
     private readonly jobs: JobService,
@@ -71,7 +86,20 @@ export class Maintenance {
           : options.retainFailedSeconds,
       now: options.now ?? (() => jobs.store.now()),
       onError: options.onError ?? ((e) => console.error("jobwire: maintenance tick failed", e)),
+      repeatReportMs: options.repeatReportMs ?? MAINTENANCE_DEFAULTS.repeatReportMs,
     };
+    this.onRecovered = options.onRecovered;
+  }
+
+  private succeeded(): void {
+    const failure = this.failure;
+    if (!failure) return;
+    this.failure = null;
+    try {
+      this.onRecovered?.({ failedTicks: failure.failedTicks });
+    } catch (e) {
+      console.error("jobwire: maintenance onRecovered threw", coerceError(e));
+    }
   }
 
   /** One pass of every step; what a tick does. */
@@ -129,7 +157,7 @@ export class Maintenance {
     const loop = (): void => {
       const tick: Promise<void> = this.runOnce()
         .then(
-          () => undefined,
+          () => this.succeeded(),
           (e: unknown) => this.report(coerceError(e)),
         )
         .finally(() => {
@@ -149,10 +177,24 @@ export class Maintenance {
     }
   }
 
-  /** Hands a failed tick to onError; a throwing onError must not kill the loop (or the process). */
+  /**
+   * Hands a failed tick to onError, unless it repeats the last failure and that
+   * was reported less than repeatReportMs ago (a stack trace every second for a
+   * read-only database helps no one). A throwing onError must not kill the
+   * loop (or the process).
+   */
   private report(error: Error): void {
+    const at = performance.now();
+    let failure = this.failure;
+    if (failure && failure.message === error.message) {
+      failure.failedTicks += 1;
+      if (at - failure.reportedAt < this.o.repeatReportMs) return;
+      failure.reportedAt = at;
+    } else {
+      failure = this.failure = { message: error.message, failedTicks: (failure?.failedTicks ?? 0) + 1, reportedAt: at };
+    }
     try {
-      this.o.onError(error);
+      this.o.onError(error, { failedTicks: failure.failedTicks });
     } catch (e) {
       console.error("jobwire: maintenance onError threw", coerceError(e), "while reporting", error);
     }

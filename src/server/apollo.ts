@@ -16,7 +16,7 @@ import { getVariableValues, GraphQLError } from "graphql";
 import type { GraphQLSchema } from "graphql";
 import type { Logger } from "pino";
 import type { GraphQLContext } from "../graphql/context.ts";
-import { createFormatError } from "../graphql/errors.ts";
+import { createFormatError, UNAVAILABLE } from "../graphql/errors.ts";
 import { checkQueryLimits, measureOperation } from "../graphql/limits.ts";
 import { tracingPlugin } from "./tracing.ts";
 import type { QueryLimits } from "../graphql/limits.ts";
@@ -63,8 +63,32 @@ export function createApollo(options: ApolloOptions): ApolloServer<GraphQLContex
       ApolloServerPluginInlineTraceDisabled(),
       queryLimitsPlugin(options.limits),
       tracingPlugin(),
+      unavailablePlugin(),
     ],
   });
+}
+
+/**
+ * HTTP 503 with Retry-After for a response that carries no data because the
+ * database is unavailable (every root field null, an UNAVAILABLE error): a
+ * load balancer or HTTP client then sees an outage, not a 200. A response with
+ * some data keeps 200 (GraphQL over HTTP: partial results are results).
+ */
+function unavailablePlugin(): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== "single") return;
+          const { data, errors } = response.body.singleResult;
+          if (!errors?.some((e) => e.extensions?.code === UNAVAILABLE)) return;
+          if (data && Object.values(data).some((value) => value !== null)) return;
+          response.http.status = 503;
+          response.http.headers.set("retry-after", "1");
+        },
+      };
+    },
+  };
 }
 
 function queryLimitsPlugin(limits: QueryLimits): ApolloServerPlugin<GraphQLContext> {

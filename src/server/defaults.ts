@@ -11,4 +11,10 @@ export const SERVER_DEFAULTS = Object.freeze({
   subscriptionReadGraceMs: 1_000,
   /** Live events a subscription may hold unsent. */
   subscriptionBuffer: 1_000,
+  /** WebSocket connections open at once, in total (handshakes beyond: HTTP 503). */
+  maxConnections: 10_000,
+  /** WebSocket connections open at once from one remote address (beyond: HTTP 429). */
+  maxConnectionsPerIp: 1_000,
+  /** Subscriptions running at once on one WebSocket (beyond: TOO_MANY_SUBSCRIPTIONS). */
+  maxSubscriptionsPerSocket: 100,
 });

@@ -67,6 +67,12 @@ export interface ServerOptions {
   bus?: EventBus;
   /** Live events a subscription may have unread (unsent, or sent and not confirmed read) before SUBSCRIPTION_OVERFLOW ends it. */
   subscriptionBuffer?: number;
+  /** WebSocket connections open at once, in total; a handshake beyond gets HTTP 503. */
+  maxConnections?: number;
+  /** WebSocket connections open at once from one remote address; a handshake beyond gets HTTP 429. */
+  maxConnectionsPerIp?: number;
+  /** Subscriptions running at once on one WebSocket; one more gets TOO_MANY_SUBSCRIPTIONS. */
+  maxSubscriptionsPerSocket?: number;
   /** Time a WebSocket client has to send connection_init (ms). */
   wsInitTimeoutMs?: number;
   /** WebSocket keep-alive ping interval; a client silent for one interval after a ping is closed with 4408 stalled (ms). */
@@ -209,7 +215,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ? null
       : new Maintenance(jobs, queues, {
           now,
-          onError: (e) => logger.error({ err: e }, "maintenance tick failed"),
+          // A failure that repeats every tick (a read-only or unreachable
+          // database) is logged once, then at most once a minute (Maintenance).
+          onError: (e, { failedTicks }) =>
+            logger.error(
+              { err: e, failedTicks },
+              failedTicks > 1
+                ? "maintenance ticks keep failing (the same failure is logged at most once a minute)"
+                : "maintenance tick failed",
+            ),
+          onRecovered: ({ failedTicks }) => logger.info({ failedTicks }, "maintenance ticks succeed again"),
           ...options.maintenance,
         });
 
@@ -291,6 +306,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     introspection,
     maxPayloadBytes: options.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
     initTimeoutMs: options.wsInitTimeoutMs ?? SERVER_DEFAULTS.wsInitTimeoutMs,
+    maxConnections: options.maxConnections ?? SERVER_DEFAULTS.maxConnections,
+    maxConnectionsPerIp: options.maxConnectionsPerIp ?? SERVER_DEFAULTS.maxConnectionsPerIp,
+    maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket ?? SERVER_DEFAULTS.maxSubscriptionsPerSocket,
     keepAliveMs: options.wsKeepAliveMs ?? SERVER_DEFAULTS.wsKeepAliveMs,
     readGraceMs: options.subscriptionReadGraceMs ?? SERVER_DEFAULTS.subscriptionReadGraceMs,
     authRequired: auth === "required",

@@ -33,6 +33,18 @@
  * {"authorization": "Bearer <token>"}: none closes the socket with 4401, an
  * invalid, expired or revoked one with 4403; a token revoked later closes its
  * sockets with 4403 after the token service's next refresh (≤ 500 ms).
+ *
+ * Limits (README, "Security"): a handshake beyond `maxConnections` open
+ * sockets is refused with HTTP 503, one beyond `maxConnectionsPerIp` from the
+ * same remote address with HTTP 429 (both with Retry-After), before the
+ * upgrade: a refused client costs no WebSocket, no timer and no graphql-ws
+ * state. A socket is counted from its accepted handshake until its TCP
+ * connection closes (the net socket's "close" always fires, also when the
+ * upgrade fails half-way, so a count cannot leak). The address is the TCP
+ * peer's: behind a proxy every client shares the proxy's, so raise the
+ * per-address cap there. A subscription beyond `maxSubscriptionsPerSocket`
+ * running on one socket gets the error TOO_MANY_SUBSCRIPTIONS and the socket
+ * stays open; queries and mutations over the socket are not counted.
  */
 import type { Server } from "node:http";
 import {
@@ -79,7 +91,16 @@ export interface GraphQLWebSocketOptions {
   authRequired: boolean;
   /** Origins allowed besides the server's own (normalised, see auth/origins.ts). */
   allowedOrigins: readonly string[];
+  /** Open sockets at most, in total (beyond: HTTP 503). */
+  maxConnections: number;
+  /** Open sockets at most from one remote address (beyond: HTTP 429). */
+  maxConnectionsPerIp: number;
+  /** Running subscriptions at most on one socket (beyond: TOO_MANY_SUBSCRIPTIONS). */
+  maxSubscriptionsPerSocket: number;
 }
+
+/** HTTP statuses of handshakes refused by the connection caps (README, "Security"). */
+export const WS_REFUSED = Object.freeze({ TOO_MANY_CONNECTIONS: 503, TOO_MANY_FROM_ADDRESS: 429 });
 
 /** Close codes of refused connections (graphql-ws uses 4401/4403 for the same meanings). */
 export const WS_CLOSE = Object.freeze({ UNAUTHORIZED: 4401, FORBIDDEN: 4403 });
@@ -167,15 +188,52 @@ function sharedSubscribe(shapes: WeakMap<ExecutionArgs, string>, origins: WeakMa
 export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQLWebSocket {
   const { schema, services, logger, limits } = options;
   const { tokens } = services;
+  /** Accepted handshakes whose TCP connection is still open: in total, and by remote address. */
+  let open = 0;
+  const openByAddress = new Map<string, number>();
+  const retryAfter = { "retry-after": "5" };
   const wss = new WebSocketServer({
     server: options.httpServer,
     path: options.path,
     maxPayload: options.maxPayloadBytes,
     verifyClient: ({ req }, done) => {
-      if (originAllowed(req.headers.origin, req.headers.host, options.allowedOrigins)) done(true);
-      else done(false, 403, "Forbidden: origin not allowed");
+      if (!originAllowed(req.headers.origin, req.headers.host, options.allowedOrigins)) {
+        done(false, 403, "Forbidden: origin not allowed");
+        return;
+      }
+      if (open >= options.maxConnections) {
+        done(
+          false,
+          WS_REFUSED.TOO_MANY_CONNECTIONS,
+          `Service Unavailable: the server holds its maximum of ${options.maxConnections} WebSocket connections`,
+          retryAfter,
+        );
+        return;
+      }
+      const address = req.socket.remoteAddress ?? "unknown";
+      const fromAddress = openByAddress.get(address) ?? 0;
+      if (fromAddress >= options.maxConnectionsPerIp) {
+        done(
+          false,
+          WS_REFUSED.TOO_MANY_FROM_ADDRESS,
+          `Too Many Requests: ${options.maxConnectionsPerIp} WebSocket connections from this address are open`,
+          retryAfter,
+        );
+        return;
+      }
+      open += 1;
+      openByAddress.set(address, fromAddress + 1);
+      req.socket.once("close", () => {
+        open -= 1;
+        const left = (openByAddress.get(address) ?? 1) - 1;
+        if (left > 0) openByAddress.set(address, left);
+        else openByAddress.delete(address);
+      });
+      done(true);
     },
   });
+  /** Ids of the subscriptions started on each socket; those no longer in graphql-ws's ctx.subscriptions have ended. */
+  const subscriptionIds = new WeakMap<WebSocket, Set<string>>();
   /** The principal of each acknowledged connection (auth required only). */
   const principals = new Map<WebSocket, Principal>();
   const stopRevocations = options.authRequired
@@ -272,6 +330,28 @@ export function attachGraphQLWebSocket(options: GraphQLWebSocketOptions): GraphQ
           contextValue: createContext(services, logger, principal, { cache: operation.operation !== "subscription" }),
         };
         if (operation.operation === "subscription") {
+          // graphql-ws holds every running operation of the socket in
+          // ctx.subscriptions (this one included) and always removes it when
+          // it ends, so ids gone from there are pruned here.
+          const { socket } = ctx.extra;
+          let ids = subscriptionIds.get(socket);
+          if (!ids) subscriptionIds.set(socket, (ids = new Set()));
+          for (const other of ids) if (!(other in ctx.subscriptions)) ids.delete(other);
+          if (ids.size >= options.maxSubscriptionsPerSocket) {
+            return [
+              new GraphQLError(
+                `this connection already runs ${options.maxSubscriptionsPerSocket} subscriptions: ` +
+                  "complete one first, or open another connection",
+                {
+                  extensions: {
+                    code: "TOO_MANY_SUBSCRIPTIONS",
+                    maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket,
+                  },
+                },
+              ),
+            ];
+          }
+          ids.add(id);
           shapes.set(args, JSON.stringify([payload.query, payload.operationName ?? null, payload.variables ?? null]));
           const tracker = trackers.get(ctx.extra.socket);
           if (tracker) origins.set(args, { tracker, id });

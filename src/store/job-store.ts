@@ -331,8 +331,9 @@ export interface JobStore {
   deleteApiToken(name: string): Promise<boolean>;
 
   /**
-   * Throws unless the database answers and every migration this build ships is
-   * recorded as applied (what /readyz reports).
+   * Throws unless the database answers, every migration this build ships is
+   * recorded as applied, and it can take a write (not read-only): what
+   * /readyz reports.
    */
   checkReady(): Promise<void>;
 

@@ -11,7 +11,7 @@
  */
 import { empty, join, raw, sql, type Sql } from "./sql.ts";
 import { DEFAULT_BACKOFF } from "../jobs/backoff.ts";
-import { QueueFullError } from "../jobs/errors.ts";
+import { coerceError, QueueFullError } from "../jobs/errors.ts";
 import { LIMITS } from "../jobs/limits.ts";
 import { compareIds } from "../jobs/ids.ts";
 import { JobEventType, JobState } from "../jobs/states.ts";
@@ -965,6 +965,21 @@ export class PrismaJobStore implements JobStore {
     const pending = loadMigrations(this.sqlOf.name).filter((m) => !applied.has(m.name));
     if (pending.length > 0) {
       throw new Error(`migrations not applied: ${pending.map((m) => m.name).join(", ")} (run jobwire migrate)`);
+    }
+    // A database that answers reads may still refuse every write: a SQLite
+    // file the process could only open read-only (permissions, an immutable
+    // file), a PostgreSQL standby or default_transaction_read_only. An UPDATE
+    // that matches no row needs write access on both (SQLite opens a write
+    // transaction for it, SQLITE_READONLY; PostgreSQL refuses it in a
+    // read-only transaction, 25006) and changes nothing, so it costs one
+    // empty transaction per probe. Not covered: a full disk, which only a
+    // commit that writes pages would show.
+    try {
+      await this.sqlOf.transaction(this.client, (tx) =>
+        tx.$executeRaw(sql`UPDATE "_jobwire_migrations" SET "name" = "name" WHERE 1 = 0`),
+      );
+    } catch (e) {
+      throw new Error(`the database cannot take a write: ${coerceError(e).message}`, { cause: e });
     }
   }
 

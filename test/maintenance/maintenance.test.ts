@@ -673,5 +673,38 @@ describe.each(BACKENDS)("maintenance on %s", (dialect) => {
         await m.stop();
       }
     });
+
+    it("reports a failure repeating every tick once (then per repeatReportMs), and the recovery", async () => {
+      const reports: { message: string; failedTicks: number }[] = [];
+      const recoveries: number[] = [];
+      const m = maintenance({
+        intervalMs: 5,
+        repeatReportMs: 60_000,
+        onError: (e, { failedTicks }) => reports.push({ message: e.message, failedTicks }),
+        onRecovered: ({ failedTicks }) => recoveries.push(failedTicks),
+      });
+      let failing = 20;
+      const original = s.store.findExpiredLeases.bind(s.store);
+      const spy = vi.spyOn(s.store, "findExpiredLeases").mockImplementation(async (...args) => {
+        if (failing > 0) {
+          failing -= 1;
+          throw new Error(failing === 0 ? "something else" : "attempt to write a readonly database");
+        }
+        return original(...args);
+      });
+      m.start();
+      try {
+        await waitFor("the recovery", () => recoveries.length === 1);
+        // 19 ticks with one message: reported once; the 20th differs: reported at once.
+        expect(reports).toEqual([
+          { message: "attempt to write a readonly database", failedTicks: 1 },
+          { message: "something else", failedTicks: 20 },
+        ]);
+        expect(recoveries).toEqual([20]);
+      } finally {
+        await m.stop();
+        spy.mockRestore();
+      }
+    });
   });
 });

@@ -21,6 +21,9 @@ const DEFAULTS: Config = {
   maxMutationFields: 50,
   shutdownGraceMs: 10_000,
   subscriptionBuffer: 1_000,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 1_000,
+  maxSubscriptionsPerSocket: 100,
   wsInitTimeoutMs: 3_000,
   wsKeepAliveMs: 12_000,
   metrics: true,
@@ -176,6 +179,33 @@ const OPTIONS: {
     otherValue: 1_000_000,
   },
   {
+    flag: "--max-connections",
+    env: "JOBWIRE_MAX_CONNECTIONS",
+    key: "maxConnections",
+    raw: "20",
+    value: 20,
+    other: "1000000",
+    otherValue: 1_000_000,
+  },
+  {
+    flag: "--max-connections-per-ip",
+    env: "JOBWIRE_MAX_CONNECTIONS_PER_IP",
+    key: "maxConnectionsPerIp",
+    raw: "1",
+    value: 1,
+    other: "5000",
+    otherValue: 5_000,
+  },
+  {
+    flag: "--max-subscriptions-per-socket",
+    env: "JOBWIRE_MAX_SUBSCRIPTIONS_PER_SOCKET",
+    key: "maxSubscriptionsPerSocket",
+    raw: "3",
+    value: 3,
+    other: "100000",
+    otherValue: 100_000,
+  },
+  {
     flag: "--ws-init-timeout-ms",
     env: "JOBWIRE_WS_INIT_TIMEOUT_MS",
     key: "wsInitTimeoutMs",
@@ -294,6 +324,11 @@ describe("parseConfig", () => {
       ["--max-query-cost", "1000000000", "maxQueryCost", 1_000_000_000],
       ["--shutdown-grace-ms", "3600000", "shutdownGraceMs", 3_600_000],
       ["--subscription-buffer", "1", "subscriptionBuffer", 1],
+      ["--max-connections", "1", "maxConnections", 1],
+      ["--max-connections", "1000000", "maxConnections", 1_000_000],
+      ["--max-connections-per-ip", "1000000", "maxConnectionsPerIp", 1_000_000],
+      ["--max-subscriptions-per-socket", "1", "maxSubscriptionsPerSocket", 1],
+      ["--max-subscriptions-per-socket", "100000", "maxSubscriptionsPerSocket", 100_000],
       ["--ws-init-timeout-ms", "3600000", "wsInitTimeoutMs", 3_600_000],
     ];
     for (const [flag, raw, key, value] of bounds) {
@@ -318,6 +353,15 @@ describe("parseConfig", () => {
       [["--max-body-bytes", "0"], '--max-body-bytes must be an integer from 1 to 1073741824, got "0"'],
       [["--pool-size", "1001"], '--pool-size must be an integer from 1 to 1000, got "1001"'],
       [["--subscription-buffer", "0"], '--subscription-buffer must be an integer from 1 to 1000000, got "0"'],
+      [["--max-connections", "0"], '--max-connections must be an integer from 1 to 1000000, got "0"'],
+      [
+        ["--max-connections-per-ip", "1000001"],
+        '--max-connections-per-ip must be an integer from 1 to 1000000, got "1000001"',
+      ],
+      [
+        ["--max-subscriptions-per-socket", "100001"],
+        '--max-subscriptions-per-socket must be an integer from 1 to 100000, got "100001"',
+      ],
       [["--ws-init-timeout-ms", "0"], '--ws-init-timeout-ms must be an integer from 1 to 3600000, got "0"'],
       [["--ws-keepalive-ms=-1"], '--ws-keepalive-ms must be an integer from 0 to 3600000, got "-1"'],
       [["--pool-size", "2.5"], '--pool-size must be an integer from 1 to 1000, got "2.5"'],
@@ -342,6 +386,9 @@ describe("parseConfig", () => {
       "--max-query-depth",
       "--max-query-cost",
       "--max-mutation-fields",
+      "--max-connections",
+      "--max-connections-per-ip",
+      "--max-subscriptions-per-socket",
     ]) {
       for (const raw of ["1e3", "0x10", "1_000"]) {
         expect(configError([flag, raw]).message, `${flag} ${raw}`).toMatch(

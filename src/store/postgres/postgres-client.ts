@@ -52,7 +52,11 @@ export class PostgresClient implements SqlClient {
   readonly pool: pg.Pool;
 
   constructor(url: string, options: PostgresClientOptions) {
-    this.pool = new pg.Pool({ connectionString: url, max: options.max, types: TYPES });
+    // connectionTimeoutMillis: a request that gets no connection within 10 s
+    // (the pool is exhausted, or the host does not answer) fails with an error
+    // that maps to UNAVAILABLE (postgres/unavailable.ts) instead of waiting
+    // without bound.
+    this.pool = new pg.Pool({ connectionString: url, max: options.max, types: TYPES, connectionTimeoutMillis: 10_000 });
     // An idle connection that breaks (server restart) is dropped by the pool;
     // without a listener its 'error' event would end the process.
     this.pool.on("error", () => {});
