@@ -82,6 +82,10 @@ export const MUTATION_RULES: RuleTable<MutationResolvers> = {
     action: "complete",
     target: async (a, l) => ({ queues: await l.queuesOfJobs(a.jobs.map((j) => j.jobId)) }),
   },
+  releaseJobs: {
+    action: "release",
+    target: async (a, l) => ({ queues: await l.queuesOfJobs(a.jobs.map((j) => j.jobId)) }),
+  },
   failJob: { action: "fail", target: (a, l) => ofJob(l, a.jobId) },
   cancelJob: { action: "cancel", target: (a, l) => ofJob(l, a.jobId) },
   retryJob: { action: "retry", target: (a, l) => ofJob(l, a.jobId) },

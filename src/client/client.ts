@@ -38,6 +38,7 @@ import {
   PurgeJobsDocument,
   QueueDocument,
   QueuesDocument,
+  ReleaseJobsDocument,
   RescheduleJobDocument,
   ResumeQueueDocument,
   RetryJobDocument,
@@ -61,6 +62,7 @@ import type {
   JobState,
   PurgeJobsMutationVariables,
   QueueStatsFieldsFragment,
+  ReleaseJobInput,
   RescheduleJobMutationVariables,
 } from "./__generated__/graphql.ts";
 import { inSpan, SPAN_ATTRIBUTES, SpanKind } from "../jobs/spans.ts";
@@ -344,6 +346,15 @@ export class JobwireClient {
   /** Completes up to 1,000 jobs in one transaction; each entry reports its own error. */
   async completeJobs(jobs: CompleteJobInput[]) {
     return (await this.request(CompleteJobsDocument, { jobs })).completeJobs;
+  }
+
+  /**
+   * Gives back up to 1,000 claimed jobs the worker did not start: each goes
+   * back to QUEUED at once, its attempt not counted; each entry reports its
+   * own error (LEASE_LOST, INVALID_TRANSITION, NOT_FOUND).
+   */
+  async releaseJobs(jobs: ReleaseJobInput[]) {
+    return (await this.request(ReleaseJobsDocument, { jobs })).releaseJobs;
   }
 
   async failJob(args: FailJobMutationVariables) {

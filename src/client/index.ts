@@ -30,6 +30,8 @@ export type {
   Failure,
   HeartbeatRequest,
   LocalServices,
+  Release,
+  ReleaseOutcome,
   WorkerTransport,
 } from "./transport.ts";
 export type * from "./__generated__/graphql.ts";

@@ -17,6 +17,7 @@ import {
   WorkerCompleteJobsDocument,
   WorkerFailJobDocument,
   WorkerHeartbeatDocument,
+  WorkerReleaseJobsDocument,
 } from "./__generated__/graphql.ts";
 import type { JobwireClient } from "./client.ts";
 
@@ -64,6 +65,15 @@ export interface CompletionOutcome {
   error: { code: string; message: string } | null;
 }
 
+/** A claimed job the worker gives back unstarted. */
+export interface Release {
+  jobId: string;
+  leaseToken: string;
+}
+
+/** null error: back in QUEUED (or CANCELLED after a cancel request). Otherwise LEASE_LOST, INVALID_TRANSITION or NOT_FOUND. */
+export type ReleaseOutcome = CompletionOutcome;
+
 export interface Failure {
   jobId: string;
   leaseToken: string;
@@ -86,6 +96,12 @@ export interface WorkerTransport {
   /** One call (one transaction) for the batch; one outcome per item, in order. */
   complete(items: Completion[]): Promise<CompletionOutcome[]>;
   fail(failure: Failure): Promise<void>;
+  /**
+   * Gives back claimed jobs not started (one call, one transaction): QUEUED at
+   * once, no attempt used; one outcome per item, in order. Optional for
+   * transports written before it: without it the Worker does not prefetch.
+   */
+  release?(items: Release[]): Promise<ReleaseOutcome[]>;
   /** Calls `onSignal(queue)` on each hint until closed. */
   watchAvailable(queues: string[], onSignal: (queue: string) => void, onError: (e: unknown) => void): AvailabilityWatch;
 }
@@ -126,6 +142,10 @@ export class RemoteTransport implements WorkerTransport {
 
   async complete(items: Completion[]): Promise<CompletionOutcome[]> {
     return (await this.client.request(WorkerCompleteJobsDocument, { jobs: items })).completeJobs;
+  }
+
+  async release(items: Release[]): Promise<ReleaseOutcome[]> {
+    return (await this.client.request(WorkerReleaseJobsDocument, { jobs: items })).releaseJobs;
   }
 
   async fail(failure: Failure): Promise<void> {
@@ -200,6 +220,14 @@ export class LocalTransport implements WorkerTransport {
 
   async complete(items: Completion[]): Promise<CompletionOutcome[]> {
     const outcomes = await this.services.jobs.completeMany(items);
+    return outcomes.map((o) => ({
+      jobId: o.jobId,
+      error: o.error === null ? null : { code: o.error.code, message: o.error.message },
+    }));
+  }
+
+  async release(items: Release[]): Promise<ReleaseOutcome[]> {
+    const outcomes = await this.services.jobs.releaseMany(items);
     return outcomes.map((o) => ({
       jobId: o.jobId,
       error: o.error === null ? null : { code: o.error.code, message: o.error.message },

@@ -17,7 +17,17 @@
  *   claim filled every free slot (there may be more), and on a slow safety
  *   poll (`safetyPollMs`: a lost hint, a rate-limit window that reopened).
  *   While the subscription is down it polls every `pollIntervalMs` ± 25%.
- * - Claims in batches of up to its free slots (concurrency − running handlers).
+ * - Prefetch (`prefetch`, default max(2 × concurrency, 32), at most 1,000; 0
+ *   = off): one claim takes jobs for the free slots plus a local queue of
+ *   claimed-but-not-started jobs, refilled by the next claim once it is down
+ *   to half. Without prefetch a claim asks for the free slots only, so at
+ *   concurrency 1 every job costs a claim round trip and a commit.
+ * - A prefetched job's lease runs while it waits, so it never waits past
+ *   lease − heartbeatIntervalMs: such jobs are given back (releaseJobs, one
+ *   call; QUEUED at once, no attempt used) for any worker to take, and the
+ *   local queue is sized down to what the handlers can start within that
+ *   window at their measured run time. A job that starts after waiting
+ *   heartbeats at once when its wait has used up a heartbeat interval.
  * - While a handler runs, heartbeats every `heartbeatIntervalMs` (default a
  *   third of the lease), extending the lease and sending the latest progress
  *   the handler reported.
@@ -32,7 +42,9 @@
  *   the error overrides the backoff. After a cancel, the failure ends the job
  *   CANCELLED. After a lost lease, the outcome is dropped: the job is another
  *   worker's now, and the server would refuse it anyway (LEASE_LOST).
- * - stop(): claims nothing more, waits up to `shutdownTimeoutMs` for running
+ * - stop(): claims nothing more, gives back every prefetched job not started
+ *   at once in one releaseJobs call (no attempt used, claimable by another
+ *   worker right away), waits up to `shutdownTimeoutMs` for running
  *   handlers, then aborts the rest and fails them as retryable, and sends
  *   every pending completion before it resolves.
  * - Delivery is at least once: a job can run again after a crash or a lost
@@ -53,6 +65,7 @@ import type {
   CompletionOutcome,
   Failure,
   LocalServices,
+  Release,
   WorkerTransport,
 } from "./transport.ts";
 
@@ -118,6 +131,12 @@ export interface WorkerOptions {
   handler: JobHandler;
   /** Handlers running at once (default 1). */
   concurrency?: number;
+  /**
+   * Claimed jobs kept waiting locally for a free slot, beyond the running
+   * ones (default max(2 × concurrency, 32), at most 1,000; 0 turns prefetch
+   * off). Needs a transport with release() (both built-in ones have it).
+   */
+  prefetch?: number;
   /** Lease length asked at claim and at each heartbeat (default 30). */
   leaseSeconds?: number;
   /** Default leaseSeconds × 1000 / 3. */
@@ -141,17 +160,34 @@ export interface WorkerEvents {
   failed: { job: WorkerJob; error: Error; retryable: boolean };
   /** The job's lease was lost; its outcome was dropped. */
   leaseLost: { job: WorkerJob; reason: string };
+  /**
+   * Prefetched jobs given back unstarted (releaseJobs): at stop(), or because
+   * their lease would have lapsed before a slot freed.
+   */
+  released: { jobs: WorkerJob[]; reason: "stop" | "lease" };
   /** Something went wrong talking to the server (the worker retries). */
-  error: { error: unknown; during: "claim" | "heartbeat" | "complete" | "fail" | "subscription" };
+  error: { error: unknown; during: "claim" | "heartbeat" | "complete" | "fail" | "release" | "subscription" };
 }
 
 type Listener<K extends keyof WorkerEvents> = (event: WorkerEvents[K]) => void;
+
+/** A claimed job waiting in the prefetch queue. */
+interface Waiting {
+  job: WorkerJob;
+  /** Date.now() when its claim was sent: its lease started no earlier. */
+  claimedAt: number;
+}
+
+/** Largest prefetch: the most jobs one claim may lease. */
+const PREFETCH_MAX = 1_000;
 
 interface Running {
   job: WorkerJob;
   controller: AbortController;
   progress: { value: JsonValue } | null;
-  heartbeat: ReturnType<typeof setInterval>;
+  /** The next heartbeat (a timeout chain: the first one may come early, see run()). */
+  heartbeat: ReturnType<typeof setTimeout>;
+  startedAt: number;
   /** Local estimate of the lease's end; past it without a heartbeat, the lease is treated as lost. */
   leaseEndsAt: number;
   lost: boolean;
@@ -164,6 +200,8 @@ export class Worker {
   readonly workerId: string;
   readonly queues: readonly string[];
   readonly concurrency: number;
+  /** Most prefetched jobs kept waiting (0: prefetch off). */
+  readonly prefetch: number;
   private readonly transport: WorkerTransport;
   private readonly ownedClient: JobwireClient | null;
   private readonly handler: JobHandler;
@@ -174,6 +212,11 @@ export class Worker {
   private readonly shutdownTimeoutMs: number;
 
   private readonly running = new Map<string, Running>();
+  /** Prefetched jobs, oldest claim first. */
+  private readonly waiting: Waiting[] = [];
+  private releaseTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Handler run time (ms), a moving average; null until a handler finished. */
+  private averageRunMs: number | null = null;
   private readonly completions: { item: Completion; job: WorkerJob }[] = [];
   private readonly listeners = new Map<keyof WorkerEvents, Set<(e: never) => void>>();
   private readonly settling = new Set<Promise<void>>();
@@ -211,6 +254,12 @@ export class Worker {
     if (!Number.isInteger(this.shutdownTimeoutMs) || this.shutdownTimeoutMs < 0) {
       throw new TypeError("shutdownTimeoutMs must be an integer >= 0");
     }
+    if (
+      options.prefetch !== undefined &&
+      (!Number.isInteger(options.prefetch) || options.prefetch < 0 || options.prefetch > PREFETCH_MAX)
+    ) {
+      throw new TypeError(`prefetch must be an integer from 0 to ${PREFETCH_MAX}`);
+    }
     this.queues = [...options.queues];
     this.handler = options.handler;
     this.workerId = options.workerId ?? `${workerHost()}:${randomHex(3)}`;
@@ -224,11 +273,23 @@ export class Worker {
       else if (options.services) this.transport = new LocalTransport(options.services);
       else this.transport = options.transport as WorkerTransport;
     }
+    // Prefetched jobs must be given back at stop (and before their lease
+    // lapses), which needs release(); a transport without it does not prefetch.
+    const canRelease = typeof this.transport.release === "function";
+    if (options.prefetch !== undefined && options.prefetch > 0 && !canRelease) {
+      throw new TypeError("prefetch needs a transport with release(); pass prefetch: 0");
+    }
+    this.prefetch = canRelease ? (options.prefetch ?? Math.min(PREFETCH_MAX, Math.max(2 * this.concurrency, 32))) : 0;
   }
 
   /** Handlers running now. */
   get runningCount(): number {
     return this.running.size;
+  }
+
+  /** Prefetched jobs waiting for a slot now. */
+  get prefetchedCount(): number {
+    return this.waiting.length;
   }
 
   on<K extends keyof WorkerEvents>(event: K, listener: Listener<K>): () => void {
@@ -298,16 +359,48 @@ export class Worker {
     });
   }
 
+  /**
+   * How many jobs to keep waiting now: `prefetch`, but no more than the
+   * handlers can start before a waiting job's lease would need releasing, at
+   * their measured run time (0 when one handler outlasts that window:
+   * prefetching would only claim jobs to give back).
+   */
+  private prefetchTarget(): number {
+    if (this.prefetch === 0 || this.averageRunMs === null) return this.prefetch;
+    const startable = (this.concurrency * this.releaseAfterMs()) / Math.max(this.averageRunMs, 0.001);
+    return Math.min(this.prefetch, Math.floor(startable));
+  }
+
+  /** How long a prefetched job may wait: until a heartbeat interval of its lease is left. */
+  private releaseAfterMs(): number {
+    return Math.max(0, this.leaseSeconds * 1000 - this.heartbeatIntervalMs);
+  }
+
+  /**
+   * How many jobs the next claim should ask for: 0 until the local queue is
+   * down to half its target (with prefetch off: until a slot is free), then
+   * the free slots plus what the queue lacks. Completions waiting to be sent
+   * hold the claim back a little, so a slow server sees the worker's backlog
+   * shrink before it takes more.
+   */
+  private claimWanted(): number {
+    const target = this.prefetchTarget();
+    const wanted = this.concurrency + target - this.running.size - this.waiting.length;
+    if (wanted <= 0 || this.waiting.length > target / 2) return 0;
+    if (this.completions.length >= this.concurrency + target) return 0;
+    return wanted;
+  }
+
   private async loop(): Promise<void> {
     let lastClaimAt = 0;
     while (!this.stopRequested) {
-      const free = this.concurrency - this.running.size;
-      // Completions waiting to be sent hold the slot's claim back a little, so a
-      // slow server sees the worker's backlog shrink before it takes more.
-      if (free <= 0 || this.completions.length >= this.concurrency) {
+      this.startWaiting();
+      const wanted = this.claimWanted();
+      if (wanted === 0) {
         await this.sleep(this.heartbeatIntervalMs);
         continue;
       }
+      const limit = Math.min(wanted, PREFETCH_MAX);
       const live = this.watch?.live ?? false;
       const pollEvery = live ? this.safetyPollMs : jitter(this.pollIntervalMs);
       const due = Date.now() - lastClaimAt >= pollEvery;
@@ -322,7 +415,7 @@ export class Worker {
         jobs = await this.transport.claim({
           queues: [...this.queues],
           workerId: this.workerId,
-          limit: free,
+          limit,
           leaseSeconds: this.leaseSeconds,
         });
         this.claimFailures = 0;
@@ -331,24 +424,110 @@ export class Worker {
         await this.sleep(jitter(Math.min(this.pollIntervalMs * 2 ** this.claimFailures++, 30_000)));
         continue;
       }
-      // Run them even when stop() was called meanwhile: they are leased to us,
-      // and stop() waits for running handlers anyway.
-      for (const job of jobs) this.run(job);
+      for (const job of jobs) this.waiting.push({ job, claimedAt: lastClaimAt });
+      // Into the free slots at once, even when stop() was called meanwhile
+      // if the transport cannot give them back; the rest wait (and stop()
+      // releases them).
+      this.startWaiting(typeof this.transport.release !== "function");
+      this.armReleaseTimer();
       // A full batch: there may be more ready right now.
-      if (jobs.length === free) this.mayHaveWork = true;
+      if (jobs.length === limit) this.mayHaveWork = true;
+    }
+  }
+
+  /** Starts waiting jobs while a slot is free (not once stopping, unless `evenIfStopping`). */
+  private startWaiting(evenIfStopping = false): void {
+    if (this.stopRequested && !evenIfStopping) return;
+    while (this.running.size < this.concurrency) {
+      const next = this.waiting.shift();
+      if (!next) return;
+      this.run(next.job, next.claimedAt);
+    }
+  }
+
+  // ---- prefetched jobs' leases ----------------------------------------------------
+
+  /** Wakes when the oldest waiting job reaches its release time. */
+  private armReleaseTimer(): void {
+    if (this.releaseTimer !== null) return;
+    const oldest = this.waiting[0];
+    if (!oldest || this.stopRequested) return;
+    const delay = Math.max(0, oldest.claimedAt + this.releaseAfterMs() - Date.now());
+    this.releaseTimer = setTimeout(() => {
+      this.releaseTimer = null;
+      this.releaseOverdue();
+      this.armReleaseTimer();
+    }, delay);
+  }
+
+  /**
+   * Gives back the waiting jobs whose lease would lapse before they could
+   * start (at most a heartbeat interval of it left), in one call: another
+   * worker, or this one's next claim, takes them with a fresh lease.
+   */
+  private releaseOverdue(): void {
+    const now = Date.now();
+    let n = 0;
+    while (n < this.waiting.length && (this.waiting[n]?.claimedAt ?? now) + this.releaseAfterMs() <= now) n++;
+    if (n === 0) return;
+    const overdue = this.waiting.splice(0, n);
+    this.track(
+      this.sendRelease(
+        overdue.map((w) => w.job),
+        "lease",
+      ),
+    );
+    this.wake();
+  }
+
+  private async sendRelease(jobs: WorkerJob[], reason: "stop" | "lease"): Promise<void> {
+    const release = this.transport.release?.bind(this.transport);
+    if (!release) return;
+    for (let i = 0; i < jobs.length; i += PREFETCH_MAX) {
+      const chunk = jobs.slice(i, i + PREFETCH_MAX);
+      const items: Release[] = chunk.map((job) => ({ jobId: job.id, leaseToken: job.leaseToken }));
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const outcomes = await release(items);
+          const released = chunk.filter((_, k) => outcomes[k]?.error === null);
+          if (released.length > 0) this.emit("released", { jobs: released, reason });
+          outcomes.forEach((o, k) => {
+            const job = chunk[k];
+            if (o.error !== null && job) this.emit("leaseLost", { job, reason: `releaseJobs: ${o.error.code}` });
+          });
+          break;
+        } catch (error) {
+          this.emit("error", { error, during: "release" });
+          // Not given back: the jobs come back when their leases expire.
+          if (attempt >= 2) break;
+          await new Promise((resolve) => setTimeout(resolve, jitter(100 * 2 ** attempt)));
+        }
+      }
     }
   }
 
   // ---- running ----------------------------------------------------------------
 
-  private run(job: WorkerJob): void {
+  /** Runs a claimed job whose claim was sent at `claimedAt` (Date.now()). */
+  private run(job: WorkerJob, claimedAt: number): void {
     const controller = new AbortController();
+    const now = Date.now();
+    const tick = (): void => {
+      void this.heartbeat(entry);
+      if (!entry.lost && !entry.abandoned && this.running.get(job.id) === entry) {
+        entry.heartbeat = setTimeout(tick, this.heartbeatIntervalMs);
+      }
+    };
     const entry: Running = {
       job,
       controller,
       progress: null,
-      heartbeat: setInterval(() => void this.heartbeat(entry), this.heartbeatIntervalMs),
-      leaseEndsAt: Date.now() + this.leaseSeconds * 1000,
+      // The lease has run since the claim: a job that waited in the prefetch
+      // queue heartbeats that much sooner (at once after a whole interval),
+      // so it is as far from lapsing as a job started on its claim.
+      heartbeat: setTimeout(tick, Math.max(0, this.heartbeatIntervalMs - (now - claimedAt))),
+      startedAt: now,
+      leaseEndsAt: claimedAt + this.leaseSeconds * 1000,
       lost: false,
       heartbeating: false,
       cancelled: false,
@@ -403,10 +582,16 @@ export class Worker {
     entry: Running,
     outcome: { ok: true; result: JsonValue | null } | { ok: false; error: unknown },
   ): void {
-    clearInterval(entry.heartbeat);
-    if (this.running.get(entry.job.id) === entry) this.running.delete(entry.job.id);
-    // A slot is free: claim again if there may be work.
-    this.wake();
+    clearTimeout(entry.heartbeat);
+    if (this.running.get(entry.job.id) === entry) {
+      this.running.delete(entry.job.id);
+      const ranMs = Date.now() - entry.startedAt;
+      this.averageRunMs = this.averageRunMs === null ? ranMs : this.averageRunMs * 0.8 + ranMs * 0.2;
+      // A slot is free: the next prefetched job starts right here.
+      this.startWaiting();
+    }
+    // Claim again if the prefetch queue ran low.
+    if (this.stopRequested || this.claimWanted() > 0) this.wake();
     if (entry.abandoned) return; // stop() already failed it
     if (entry.lost) {
       this.emit("leaseLost", { job: entry.job, reason: describe(entry.controller.signal.reason) });
@@ -474,7 +659,7 @@ export class Worker {
   private loseLease(entry: Running, reason: string): void {
     if (entry.lost) return;
     entry.lost = true;
-    clearInterval(entry.heartbeat);
+    clearTimeout(entry.heartbeat);
     entry.controller.abort(new LeaseLostError(entry.job.id, reason));
   }
 
@@ -576,6 +761,12 @@ export class Worker {
     this.watch?.close();
     this.wake();
     await this.loopDone;
+    // Every prefetched job not started goes back at once, in one call: no
+    // attempt used, and another worker may take it right away.
+    if (this.releaseTimer !== null) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
+    const unstarted = this.waiting.splice(0).map((w) => w.job);
+    if (unstarted.length > 0) this.track(this.sendRelease(unstarted, "stop"));
     const deadline = Date.now() + timeoutMs;
     while (this.running.size > 0 && Date.now() < deadline) {
       await this.sleep(Math.min(50, Math.max(1, deadline - Date.now())));
@@ -583,7 +774,7 @@ export class Worker {
     for (const entry of [...this.running.values()]) {
       // The handler keeps running in the background; its outcome is ignored.
       entry.abandoned = true;
-      clearInterval(entry.heartbeat);
+      clearTimeout(entry.heartbeat);
       this.running.delete(entry.job.id);
       entry.controller.abort(new WorkerShutdownError(entry.job.id));
       if (!entry.lost) this.track(this.sendFailure(entry.job, new WorkerShutdownError(entry.job.id), true, 0));

@@ -8,7 +8,7 @@
  * event seq, so a concurrent change (a cancel request, a sweep) makes the write
  * miss and the decision is taken again on fresh data.
  */
-import type { CompletionSpec, JobStore, JobPatch, TransitionSpec, Written } from "../store/job-store.ts";
+import type { CompletionSpec, JobStore, JobPatch, ReleaseSpec, TransitionSpec, Written } from "../store/job-store.ts";
 import { backoffDelayMs, parseBackoff } from "./backoff.ts";
 import type { BackoffPolicy } from "./backoff.ts";
 import { coerceError, InvalidTransitionError, LeaseLostError, NotFoundError, ValidationError } from "./errors.ts";
@@ -34,6 +34,8 @@ import type {
   LeasedJob,
   PruneInput,
   PurgeInput,
+  ReleaseInput,
+  ReleaseOutcome,
   RescheduleInput,
 } from "./types.ts";
 import type { Span } from "@opentelemetry/api";
@@ -377,6 +379,49 @@ export class JobService {
       return { jobId, job: null, error };
     };
     return calls.map((call) => call.map(outcome));
+  }
+
+  /**
+   * Gives back jobs the worker claimed but never started (a prefetched job at
+   * shutdown, or one whose lease would lapse before it could start), in one
+   * transaction: RUNNING → QUEUED at once with the claim's attempt taken back,
+   * no backoff, lease and worker cleared, a `released` event each (CANCELLED
+   * instead when a cancel was requested meanwhile). Each item is guarded on
+   * its own: the outcome list, in input order, holds the released job or its
+   * error (NOT_FOUND, LEASE_LOST, INVALID_TRANSITION), and nothing is written
+   * for an item that failed. Bad input (an invalid item, a job listed twice)
+   * rejects the whole call before any write.
+   */
+  async releaseMany(inputs: readonly ReleaseInput[]): Promise<ReleaseOutcome[]> {
+    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > LIMITS.releaseBatchMax) {
+      throw new ValidationError("jobs", `must be a list of 1 to ${LIMITS.releaseBatchMax} jobs`);
+    }
+    const seen = new Set<string>();
+    const items = inputs.map((input, i): ReleaseSpec => {
+      if (typeof input !== "object" || input === null) throw new ValidationError(`jobs[${i}]`, "must be an object");
+      const jobId = v.jobId(input.jobId, `jobs[${i}].jobId`);
+      if (seen.has(jobId)) throw new ValidationError(`jobs[${i}].jobId`, `job ${jobId} is listed twice`);
+      seen.add(jobId);
+      return { jobId, leaseToken: v.text(input.leaseToken, `jobs[${i}].leaseToken`, 128) };
+    });
+    const done = new Map(
+      this.publish(await this.store.releaseJobs(items, this.now()), (jobs) => jobs).map((j) => [j.id, j]),
+    );
+    const missed = items.filter((i) => !done.has(i.jobId));
+    const current = new Map(
+      (missed.length > 0 ? await this.store.getJobs(missed.map((i) => i.jobId)) : []).map((j) => [j.id, j]),
+    );
+    return items.map(({ jobId, leaseToken }): ReleaseOutcome => {
+      const job = done.get(jobId);
+      if (job) return { jobId, job, error: null };
+      const now = current.get(jobId);
+      const error = !now
+        ? new NotFoundError("job", jobId)
+        : now.leaseToken !== leaseToken
+          ? new LeaseLostError(jobId)
+          : new InvalidTransitionError(jobId, "release", now.state);
+      return { jobId, job: null, error };
+    });
   }
 
   /**

@@ -21,6 +21,8 @@ export const LIMITS = Object.freeze({
   claimLimitMax: 1_000,
   /** Most jobs one completeJobs call may complete. */
   completeBatchMax: 1_000,
+  /** Most jobs one releaseJobs call may release. */
+  releaseBatchMax: 1_000,
   leaseSecondsMin: 1,
   leaseSecondsMax: 24 * 3600,
   defaultLeaseSeconds: 30,

@@ -49,6 +49,8 @@ export const JobEventType = Object.freeze({
   CANCELLED: "cancelled",
   RETRIED: "retried",
   RESCHEDULED: "rescheduled",
+  /** Its worker gave back a job it had claimed but not started (prefetch, shutdown): RUNNING → QUEUED, attempt not counted. */
+  RELEASED: "released",
 } as const);
 
 export type JobEventType = (typeof JobEventType)[keyof typeof JobEventType];
@@ -77,6 +79,13 @@ export const TRANSITIONS = Object.freeze({
     from: [JobState.RUNNING],
     to: [JobState.SCHEDULED, JobState.FAILED, JobState.CANCELLED],
   },
+  /**
+   * A worker gives back a job it claimed but never started (a prefetched job
+   * at shutdown, or one whose lease would lapse before a slot frees): QUEUED
+   * at once, the claim's attempt taken back, no backoff. CANCELLED instead
+   * when a cancel was requested meanwhile.
+   */
+  release: { from: [JobState.RUNNING], to: [JobState.QUEUED, JobState.CANCELLED] },
   cancel: { from: [JobState.QUEUED, JobState.SCHEDULED], to: [JobState.CANCELLED] },
   /** Cancelling a running job only records the request; the worker or lease expiry ends it. */
   requestCancel: { from: [JobState.RUNNING], to: [JobState.RUNNING] },

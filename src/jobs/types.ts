@@ -13,6 +13,8 @@
  * - sweep: turning RUNNING jobs whose lease expired into retryable failures.
  * - retention: deleting finished jobs (and their events) past a given age.
  * - promotion: SCHEDULED → QUEUED once runAt is reached.
+ * - release: a worker giving back a job it claimed but did not start (prefetch):
+ *   RUNNING → QUEUED at once, the claim's attempt taken back.
  *
  * Ids are decimal strings (the database holds 64-bit integers).
  */
@@ -133,6 +135,14 @@ export interface CompleteInput {
 export type CompleteOutcome =
   | { jobId: string; job: Job; error: null }
   | { jobId: string; job: null; error: NotFoundError | LeaseLostError | InvalidTransitionError };
+
+export interface ReleaseInput {
+  jobId: string;
+  leaseToken: string;
+}
+
+/** What releaseMany did for one item: the job back in QUEUED, or why not (nothing written for it). */
+export type ReleaseOutcome = CompleteOutcome;
 
 export interface FailInput {
   jobId: string;

@@ -179,6 +179,12 @@ export interface CompletionSpec {
   result: JsonValue | null;
 }
 
+/** One item of a batch release. */
+export interface ReleaseSpec {
+  jobId: string;
+  leaseToken: string;
+}
+
 /**
  * An API token as stored: only the SHA-256 of the token (hex), never the token.
  * `role` and the `queues` patterns are checked by src/auth/, not here.
@@ -251,6 +257,20 @@ export interface JobStore {
    * absent from the returned jobs (the caller explains it). Job ids are distinct.
    */
   completeJobs(items: readonly CompletionSpec[], now: Date): Promise<Written<Job[]>>;
+
+  /**
+   * RUNNING → QUEUED for a batch of jobs their worker claimed but never
+   * started, in one transaction: each item whose job is RUNNING under its
+   * `leaseToken` gets attempts − 1 (the claim's increment taken back), no
+   * worker, lease token, lease expiry, startedAt or progress, its runAt kept
+   * (so no backoff: claimable at once, in its old place in claim order), and a
+   * `released` event (its attempt is the count after the release). A job
+   * whose cancel was requested meanwhile goes to CANCELLED instead
+   * (finishedAt = now, a `cancelled` event): nothing will run it. Guards per
+   * item; an item whose guard fails is left untouched and is simply absent
+   * from the returned jobs (the caller explains it). Job ids are distinct.
+   */
+  releaseJobs(items: readonly ReleaseSpec[], now: Date): Promise<Written<Job[]>>;
 
   /**
    * Heartbeat: sets leaseExpiresAt to now + leaseSeconds (undefined: the

@@ -33,6 +33,7 @@ import type {
   PoolStats,
   QueueRow,
   QueueStatsRow,
+  ReleaseSpec,
   TransitionSpec,
   Written,
 } from "./job-store.ts";
@@ -649,6 +650,53 @@ export class PrismaJobStore implements JobStore {
           type: JobEventType.SUCCEEDED,
           fromState: JobState.RUNNING,
           toState: JobState.SUCCEEDED,
+          attempt: j.attempts,
+          data: null,
+          createdAt: now,
+        })),
+      );
+      return { value: jobs, events };
+    });
+  }
+
+  async releaseJobs(items: readonly ReleaseSpec[], now: Date): Promise<Written<Job[]>> {
+    if (items.length === 0) return { value: [], events: [] };
+    return this.sqlOf.transaction(this.client, async (tx) => {
+      // One guarded UPDATE for the batch, as in completeJobs: a row changes
+      // only while it is RUNNING under the item's token, so every returned row
+      // was RUNNING and its event can be written from it. run_at is kept: the
+      // job was due when claimed, so it is claimable at once, in its old place.
+      const values = items.map((i) => sql`(CAST(${BigInt(i.jobId)} AS BIGINT), ${i.leaseToken})`);
+      const cancelled = sql`"cancel_requested_at" IS NOT NULL`;
+      const rows = await tx.$queryRaw<Row[]>(sql`
+        WITH "released" ("id", "token") AS (VALUES ${join(values)})
+        UPDATE "jobs" SET
+          "state" = CASE WHEN ${cancelled} THEN ${JobState.CANCELLED} ELSE ${JobState.QUEUED} END,
+          "attempts" = CASE WHEN "attempts" > 0 THEN "attempts" - 1 ELSE 0 END,
+          "worker_id" = NULL, "lease_token" = NULL, "lease_expires_at" = NULL,
+          "started_at" = NULL, "progress" = NULL,
+          "last_seq" = "last_seq" + 1, "updated_at" = ${now}
+        WHERE ("id", "lease_token") IN (SELECT "id", "token" FROM "released") AND "state" = ${JobState.RUNNING}
+        RETURNING *`);
+      const jobs = rows.map((r) => toJob(r, this.sqlOf)).sort((a, b) => compareIds(a.id, b.id));
+      // A cancel requested while the job waited ends it (rare): its finish
+      // time in a second statement, as a typed CASE would differ per dialect.
+      const ended = jobs.filter((j) => j.state === JobState.CANCELLED);
+      if (ended.length > 0) {
+        const finished = await tx.$queryRaw<Row[]>(sql`
+          UPDATE "jobs" SET "finished_at" = ${now}
+          WHERE "id" IN (${join(ended.map((j) => BigInt(j.id)))}) RETURNING *`);
+        const byId = new Map(finished.map((r) => [String(r.id), toJob(r, this.sqlOf)]));
+        jobs.forEach((j, i) => (jobs[i] = byId.get(j.id) ?? j));
+      }
+      const events = await this.insertEvents(
+        tx,
+        jobs.map((j) => ({
+          jobId: j.id,
+          seq: j.lastSeq,
+          type: j.state === JobState.CANCELLED ? JobEventType.CANCELLED : JobEventType.RELEASED,
+          fromState: JobState.RUNNING,
+          toState: j.state,
           attempt: j.attempts,
           data: null,
           createdAt: now,

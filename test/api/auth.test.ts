@@ -192,6 +192,13 @@ const OPERATIONS: Operation[] = [
     fixture: runningJob,
   },
   {
+    name: "releaseJobs",
+    least: "worker",
+    query:
+      "mutation($jobId: ID!, $leaseToken: String!) { releaseJobs(jobs: [{ jobId: $jobId, leaseToken: $leaseToken }]) { error { code } } }",
+    fixture: runningJob,
+  },
+  {
     name: "failJob",
     least: "worker",
     query:
@@ -348,6 +355,18 @@ describe.each(BACKENDS)("access control on %s", (dialect) => {
     const workerA = (await t.server.services.tokens.create({ name: uniq(), role: "worker", queues: ["a"] })).token;
     const claim = await gql(t, workerA, 'mutation { claimJobs(queues: ["a", "b"], workerId: "w") { leaseToken } }');
     expect(claim.errors?.[0]?.extensions).toMatchObject({ code: "FORBIDDEN", queue: "b" });
+    // Nor give back a job of b, found by its id (as completeJobs).
+    await t.server.services.jobs.enqueue({ queue: "b" });
+    const [onBLeased] = await t.server.services.jobs.claim({ queues: ["b"], workerId: "w", limit: 1 });
+    if (!onBLeased) throw new Error("nothing claimed on b");
+    const release = await gql(
+      t,
+      workerA,
+      "mutation($jobId: ID!, $leaseToken: String!) { releaseJobs(jobs: [{ jobId: $jobId, leaseToken: $leaseToken }]) { error { code } } }",
+      { jobId: onBLeased.id, leaseToken: onBLeased.leaseToken },
+    );
+    expect(release.errors?.[0]?.extensions).toMatchObject({ code: "FORBIDDEN", queue: "b" });
+    expect(await t.server.services.jobs.getJob(onBLeased.id)).toMatchObject({ state: "RUNNING", attempts: 1 });
   });
 
   it("HTTP without a token, or with a bad one, gets UNAUTHENTICATED (401)", async () => {

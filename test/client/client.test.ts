@@ -142,6 +142,37 @@ describe.each(BACKENDS)("JobwireClient on %s", (dialect) => {
     ]);
   });
 
+  it("releases a batch over GraphQL: back to QUEUED, attempt not counted; per-job outcomes, nothing written for a miss", async () => {
+    await client.enqueueJobs([{ queue: "r" }, { queue: "r" }, { queue: "r" }]);
+    const [x, y, z] = await client.claimJobs({ queues: ["r"], workerId: "w", limit: 3 });
+    if (!x || !y || !z) throw new Error("not claimed");
+    await client.completeJob({ jobId: z.job.id, leaseToken: z.leaseToken });
+    const outcomes = await client.releaseJobs([
+      { jobId: x.job.id, leaseToken: x.leaseToken },
+      { jobId: y.job.id, leaseToken: "wrong" },
+      { jobId: z.job.id, leaseToken: z.leaseToken },
+    ]);
+    expect(
+      outcomes.map((o) => [o.jobId, o.job?.state ?? null, o.job?.attempts ?? null, o.error?.code ?? null]),
+    ).toEqual([
+      [x.job.id, "QUEUED", 0, null],
+      [y.job.id, null, null, "LEASE_LOST"],
+      [z.job.id, null, null, "INVALID_TRANSITION"],
+    ]);
+    expect(await client.job(y.job.id)).toMatchObject({ state: "RUNNING", attempts: 1 });
+    const events = await client.jobEvents(x.job.id);
+    expect(events.map((e) => e.type)).toEqual(["ENQUEUED", "CLAIMED", "RELEASED"]);
+    const [again] = await client.claimJobs({ queues: ["r"], workerId: "w2" });
+    expect(again?.job).toMatchObject({ id: x.job.id, attempts: 1 });
+    const dup = await client
+      .releaseJobs([
+        { jobId: y.job.id, leaseToken: y.leaseToken },
+        { jobId: y.job.id, leaseToken: y.leaseToken },
+      ])
+      .catch((e: unknown) => e);
+    expect(dup).toMatchObject({ code: "BAD_USER_INPUT", details: { field: "jobs[1].jobId" } });
+  });
+
   it("throws JobwireRequestError with the server's code and details", async () => {
     const notFound = await client.job("424242").catch((e: unknown) => e);
     expect(notFound).toBeInstanceOf(JobwireRequestError);

@@ -175,6 +175,47 @@ describe.each(BACKENDS)("store contract on %s", (dialect) => {
     });
   });
 
+  describe("releaseJobs", () => {
+    it("puts each item back to QUEUED under its token, attempt taken back; a wrong token or a job not RUNNING is left untouched", async () => {
+      await store.insertJobs([newJob("r"), newJob("r"), newJob("r")], at(0));
+      const [a, b, c] = (await store.claimJobs(claimSpec("r", 3))).value as [Job, Job, Job];
+      await store.completeJobs([{ jobId: c.id, leaseToken: c.leaseToken!, result: null }], at(1_500));
+      const released = await store.releaseJobs(
+        [
+          { jobId: a.id, leaseToken: a.leaseToken! },
+          { jobId: b.id, leaseToken: "not-the-token" },
+          { jobId: c.id, leaseToken: c.leaseToken! },
+        ],
+        at(2_000),
+      );
+      expect(released.value.map((j) => j.id)).toEqual([a.id]);
+      expect(released.value[0]).toMatchObject({
+        state: JobState.QUEUED,
+        attempts: 0,
+        workerId: null,
+        leaseToken: null,
+        leaseExpiresAt: null,
+        startedAt: null,
+        finishedAt: null,
+      });
+      // runAt is kept: due at once, in its old place in claim order.
+      expect(released.value[0]!.runAt.getTime()).toBe(at(0).getTime());
+      expect(released.events.map((e) => [e.jobId, e.seq, e.type, e.fromState, e.toState, e.attempt])).toEqual([
+        [a.id, 3, JobEventType.RELEASED, JobState.RUNNING, JobState.QUEUED, 0],
+      ]);
+      expect(await store.getJob(b.id)).toMatchObject({
+        state: JobState.RUNNING,
+        leaseToken: b.leaseToken,
+        attempts: 1,
+      });
+      expect(await seqs(b)).toEqual([1, 2]);
+      expect(await store.getJob(c.id)).toMatchObject({ state: JobState.SUCCEEDED, attempts: 1 });
+      expect(await seqs(c)).toEqual([1, 2, 3]);
+      const again = await store.claimJobs(claimSpec("r", 3, at(2_000), "w2"));
+      expect(again.value.map((j) => [j.id, j.attempts])).toEqual([[a.id, 1]]);
+    });
+  });
+
   describe("transition", () => {
     async function running(): Promise<Job> {
       await store.insertJobs([newJob("t")], at(0));

@@ -23,6 +23,11 @@ describe("transition table", () => {
     expect(canTransition("cancel", "SUCCEEDED", "CANCELLED")).toBe(false);
     expect(canTransition("retry", "SUCCEEDED", "QUEUED")).toBe(false);
     expect(canTransition("retry", "FAILED", "QUEUED")).toBe(true);
+    // A worker gives back an unstarted (prefetched) job: back to QUEUED, or CANCELLED after a cancel request.
+    expect(canTransition("release", "RUNNING", "QUEUED")).toBe(true);
+    expect(canTransition("release", "RUNNING", "CANCELLED")).toBe(true);
+    expect(canTransition("release", "QUEUED", "QUEUED")).toBe(false);
+    expect(canTransition("release", "RUNNING", "SCHEDULED")).toBe(false);
     expect(TERMINAL_STATES).toEqual(["SUCCEEDED", "FAILED", "CANCELLED"]);
     expect(ALL_STATES).toHaveLength(6);
   });

@@ -11,6 +11,7 @@ import {
   JobEvent,
   JobEventType,
   LeasedJob,
+  ReleaseJobResult,
 } from "./job.ts";
 import { Mutation } from "./mutation.ts";
 import { Query } from "./query.ts";
@@ -28,6 +29,7 @@ export const resolvers: Resolvers = {
   EnqueueJobPayload,
   HeartbeatJobPayload,
   CompleteJobResult,
+  ReleaseJobResult,
   JobConnection,
   JobEvent,
   JobEventType,

@@ -9,6 +9,7 @@ import type {
   JobEventTypeResolvers,
   JobResolvers,
   LeasedJobResolvers,
+  ReleaseJobResultResolvers,
 } from "../__generated__/resolvers.ts";
 import { NotFoundError } from "../../jobs/errors.ts";
 
@@ -26,6 +27,10 @@ export const Job: JobResolvers = {
 
 export const CompleteJobResult: CompleteJobResultResolvers = {
   // A plain object: graphql-js would raise an Error instance returned as a value.
+  error: (outcome) => (outcome.error === null ? null : { code: outcome.error.code, message: outcome.error.message }),
+};
+
+export const ReleaseJobResult: ReleaseJobResultResolvers = {
   error: (outcome) => (outcome.error === null ? null : { code: outcome.error.code, message: outcome.error.message }),
 };
 

@@ -16,6 +16,7 @@ export const Mutation: MutationResolvers = {
     jobs.heartbeat({ ...withoutNulls(rest), ...(progress !== undefined && { progress }) }),
   completeJob: (_, args, { jobs }) => jobs.complete(args),
   completeJobs: (_, { jobs: items }, { jobs }) => jobs.completeMany(items),
+  releaseJobs: (_, { jobs: items }, { jobs }) => jobs.releaseMany(items),
   failJob: (_, { error, ...rest }, { jobs }) => jobs.fail({ ...withoutNulls(rest), error }),
   cancelJob: (_, { jobId }, { jobs }) => jobs.cancel(jobId),
   retryJob: (_, { jobId }, { jobs }) => jobs.retry(jobId),
