@@ -105,6 +105,15 @@ export interface JobwireClientOptions {
   subscriptionBuffer?: number;
   /** Pause before resubscribing after the n-th failure in a row (default 100 ms doubling to 5 s, with jitter). */
   retryDelayMs?: (retries: number) => number;
+  /**
+   * Retries of a call the server answered UNAVAILABLE (the database is away
+   * or busy; `retryable: true`), paced by `retryDelayMs`, for calls that are
+   * safe to repeat: queries, heartbeats, and enqueues whose every job has an
+   * idempotency key (a repeat returns the job the first try may have
+   * written). Other mutations get the UNAVAILABLE error at once: whether
+   * they were written is unknown. Default 4; 0 turns retries off.
+   */
+  unavailableRetries?: number;
   /** Told whenever the WebSocket connects (true) or closes (false). */
   onConnectionChange?: (connected: boolean) => void;
 }
@@ -114,6 +123,10 @@ export interface JobPage {
   nodes: JobFieldsFragment[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
   totalCount: number;
+}
+
+function hasKey(input: EnqueueJobInput): boolean {
+  return typeof input.idempotencyKey === "string" && input.idempotencyKey.length > 0;
 }
 
 export function defaultRetryDelayMs(retries: number): number {
@@ -159,8 +172,37 @@ export class JobwireClient {
 
   // ---- transport -------------------------------------------------------------
 
-  /** Runs any typed document (the SDK's own, or one of yours) over HTTP and returns its data. */
-  async request<TData, TVars>(document: TypedDocumentNode<TData, TVars>, variables: TVars): Promise<TData> {
+  /**
+   * Runs any typed document (the SDK's own, or one of yours) over HTTP and
+   * returns its data. A query the server answers UNAVAILABLE is retried
+   * (`unavailableRetries`); a mutation only when `idempotent` says it is safe
+   * to repeat.
+   */
+  async request<TData, TVars>(
+    document: TypedDocumentNode<TData, TVars>,
+    variables: TVars,
+    options: { idempotent?: boolean } = {},
+  ): Promise<TData> {
+    const idempotent = options.idempotent ?? this.isQuery(document);
+    const retries = idempotent ? (this.options.unavailableRetries ?? 4) : 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.requestOnce(document, variables);
+      } catch (e) {
+        if (attempt >= retries || !(e instanceof JobwireRequestError) || e.code !== "UNAVAILABLE") throw e;
+        const delay = (this.options.retryDelayMs ?? defaultRetryDelayMs)(attempt);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  private isQuery(document: object): boolean {
+    const definitions = (document as { definitions?: readonly { kind: string; operation?: string }[] }).definitions;
+    const operation = definitions?.find((d) => d.kind === "OperationDefinition");
+    return operation?.operation === "query";
+  }
+
+  private async requestOnce<TData, TVars>(document: TypedDocumentNode<TData, TVars>, variables: TVars): Promise<TData> {
     if (this.closed) throw new Error("the client is closed");
     const payload = JSON.stringify({ query: this.queryOf(document), variables });
     let res: { status: number; text: string };
@@ -311,7 +353,8 @@ export class JobwireClient {
       { [SPAN_ATTRIBUTES.operation]: "send", [SPAN_ATTRIBUTES.queue]: input.queue },
       async (span) => {
         const traced = { ...input, metadata: withTraceContext(input.metadata) };
-        const result = (await this.request(EnqueueJobDocument, { input: traced })).enqueueJob;
+        const result = (await this.request(EnqueueJobDocument, { input: traced }, { idempotent: hasKey(input) }))
+          .enqueueJob;
         span.setAttribute(SPAN_ATTRIBUTES.jobId, result.job.id);
         return result;
       },
@@ -326,7 +369,8 @@ export class JobwireClient {
       { [SPAN_ATTRIBUTES.operation]: "send", [SPAN_ATTRIBUTES.batchSize]: jobs.length },
       async () => {
         const traced = jobs.map((input) => ({ ...input, metadata: withTraceContext(input.metadata) }));
-        return (await this.request(EnqueueJobsDocument, { jobs: traced })).enqueueJobs;
+        const idempotent = jobs.length > 0 && jobs.every(hasKey);
+        return (await this.request(EnqueueJobsDocument, { jobs: traced }, { idempotent })).enqueueJobs;
       },
     );
   }
@@ -336,7 +380,8 @@ export class JobwireClient {
   }
 
   async heartbeatJob(args: HeartbeatJobMutationVariables) {
-    return (await this.request(HeartbeatJobDocument, args)).heartbeatJob;
+    // Repeating a heartbeat only extends the lease again.
+    return (await this.request(HeartbeatJobDocument, args, { idempotent: true })).heartbeatJob;
   }
 
   async completeJob(args: CompleteJobMutationVariables) {

@@ -8,44 +8,18 @@
  * synchronously, so one held on this thread could not be released while the
  * server waits).
  */
-import { createRequire } from "node:module";
-import { Worker } from "node:worker_threads";
 import { print } from "graphql";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { startServer } from "../../src/server/server.ts";
 import type { RunningServer } from "../../src/server/server.ts";
 import { EnqueueJobDocument } from "../../src/client/__generated__/graphql.ts";
-import { SQLITE_DRIVER_PACKAGE } from "../../src/store/sqlite/driver.ts";
 import { createTestDatabase } from "../helpers/backends.ts";
 import { connect } from "../helpers/ws.ts";
+import { holdWriteLock, SQLITE3 } from "../helpers/sqlite-lock.ts";
 import type { TestDatabase } from "../helpers/backends.ts";
 
-/** A second connection on a worker thread holding BEGIN IMMEDIATE until `release()`. */
-async function holdWriteLock(file: string): Promise<{ release: () => Promise<number> }> {
-  const worker = new Worker(
-    `const { parentPort, workerData } = require("node:worker_threads");
-     const Database = require(workerData.driver);
-     const db = new Database(workerData.file);
-     db.prepare("BEGIN IMMEDIATE").run();
-     parentPort.postMessage("locked");
-     parentPort.once("message", () => { db.prepare("COMMIT").run(); db.close(); });`,
-    { eval: true, workerData: { driver: createRequire(import.meta.url).resolve(SQLITE_DRIVER_PACKAGE), file } },
-  );
-  const exited = new Promise<number>((resolve) => worker.once("exit", resolve));
-  await new Promise<void>((resolve, reject) => {
-    worker.once("message", () => resolve());
-    worker.once("error", reject);
-  });
-  return {
-    release: () => {
-      worker.postMessage("release");
-      return exited;
-    },
-  };
-}
-
-describe("SQLite busy past its wait", () => {
+describe.skipIf(!SQLITE3)("SQLite busy past its wait", () => {
   let db: TestDatabase | null = null;
   let server: RunningServer | null = null;
   afterEach(async () => {

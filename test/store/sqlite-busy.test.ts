@@ -5,9 +5,6 @@
  * within the busy window and then either goes through (the lock was let go in
  * time) or fails with SQLITE_BUSY; everything proceeds after the release.
  */
-import { spawn } from "node:child_process";
-import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,42 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startServer } from "../../src/server/server.ts";
 import type { RunningServer } from "../../src/server/server.ts";
 import { openStore } from "../../src/store/open-store.ts";
-
-const SQLITE3 = (() => {
-  try {
-    return execFileSync("sh", ["-c", "command -v sqlite3"], { encoding: "utf8" }).trim();
-  } catch {
-    return "";
-  }
-})();
-if (!SQLITE3) {
-  const message = "the sqlite3 shell is not installed (apt-get install sqlite3): the outside-lock test is SKIPPED";
-  if (process.env.CI === "true") throw new Error(`CI: ${message}`);
-  console.warn(`jobwire tests: ${message}`);
-}
-
-/** The sqlite3 shell on `file`, holding the write lock until release(). */
-async function holdWriteLock(file: string): Promise<{ release(): Promise<void> }> {
-  const shell: ChildProcessWithoutNullStreams = spawn(SQLITE3, [file], { stdio: ["pipe", "pipe", "pipe"] });
-  let out = "";
-  shell.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
-  shell.stderr.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
-  shell.stdin.write(
-    "BEGIN IMMEDIATE;\nINSERT INTO queues (name, created_at, updated_at) VALUES ('outside', 'x', 'x');\nSELECT 'locked';\n",
-  );
-  const deadline = Date.now() + 10_000;
-  while (!out.includes("locked")) {
-    if (Date.now() > deadline || shell.exitCode !== null) throw new Error(`sqlite3 did not take the lock: ${out}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return {
-    async release() {
-      const exited = new Promise((resolve) => shell.once("exit", resolve));
-      shell.stdin.end("ROLLBACK;\n.quit\n");
-      await exited;
-    },
-  };
-}
+import { holdWriteLock, SQLITE3 } from "../helpers/sqlite-lock.ts";
 
 /** Largest gap between timer ticks of this thread while `fn` runs (the event loop's stalls). */
 async function worstStall<T>(fn: () => Promise<T>): Promise<{ value: T; stallMs: number }> {

@@ -157,8 +157,14 @@ export type ErrorCode =
   | 'QUEUE_FULL'
   /** A subscription's buffer filled because the client read too slowly; the server ended that subscription (not the connection). Nothing was lost: resubscribe with afterSeq (jobEvents) or afterEventId (jobChanged) set to the last one you received. `extensions.maxBuffer` is the limit; `extensions.lastSentSeq` / `lastSentEventId` the last event the server handed to the socket. */
   | 'SUBSCRIPTION_OVERFLOW'
+  /** The mutation has more root fields (aliases and fragments included) than the server's --max-mutation-fields; nothing ran. Use the batch mutations (enqueueJobs, completeJobs). HTTP 400. */
+  | 'TOO_MANY_MUTATIONS'
+  /** The WebSocket already carries the server's --max-subscriptions-per-socket subscriptions; this one was refused, the others and the socket go on. */
+  | 'TOO_MANY_SUBSCRIPTIONS'
   /** No valid API token was presented and the server requires one (--auth required). HTTP 401. Over WebSocket the connection closes with 4401 (none) or 4403 (invalid, expired or revoked). */
-  | 'UNAUTHENTICATED';
+  | 'UNAUTHENTICATED'
+  /** The database is unreachable, its connection pool is exhausted, or SQLite stayed locked by another process past the busy window (`extensions.retryable` is true). HTTP 503 when no field has data. Retry with backoff; the SDK does so for queries, heartbeats and enqueues with idempotency keys. A mutation that failed this way may or may not have been written. */
+  | 'UNAVAILABLE';
 
 /** Which transitions jobChanged sends: an event matches when it matches every list given. */
 export type JobChangeFilter = {
