@@ -90,13 +90,37 @@ const PURGE_BATCH = 1_000;
 const GROUP_COMMIT_MAX_JOBS = 1_000;
 
 /** The queue policy the store applies inside each claim transaction. */
-const CLAIM_POLICY: ClaimPolicy = {
+/** The queue policy every claim applies (queues/policy.ts), as the store contract takes it. */
+export const CLAIM_POLICY: ClaimPolicy = {
   allowance: (queue, running, now, wanted) => claimAllowance(queue, running, queue.recentStarts, now.getTime(), wanted),
   recordStarts: (queue, now, started) =>
     queue.rateLimit === null
       ? queue.recentStarts
       : recordStarts(queue.rateLimit, queue.recentStarts, now.getTime(), started),
 };
+
+/**
+ * Validates a batch of leased-job items (1 to `max`, each an object with a job
+ * id listed once and a lease token) and builds each item's spec; bad input
+ * rejects the whole batch before any write.
+ */
+function leasedBatch<I extends { jobId: string; leaseToken: string }, S>(
+  inputs: readonly I[],
+  max: number,
+  build: (input: I, index: number, leased: { jobId: string; leaseToken: string }) => S,
+): S[] {
+  if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > max) {
+    throw new ValidationError("jobs", `must be a list of 1 to ${max} jobs`);
+  }
+  const seen = new Set<string>();
+  return inputs.map((input, i) => {
+    if (typeof input !== "object" || input === null) throw new ValidationError(`jobs[${i}]`, "must be an object");
+    const jobId = v.jobId(input.jobId, `jobs[${i}].jobId`);
+    if (seen.has(jobId)) throw new ValidationError(`jobs[${i}].jobId`, `job ${jobId} is listed twice`);
+    seen.add(jobId);
+    return build(input, i, { jobId, leaseToken: v.text(input.leaseToken, `jobs[${i}].leaseToken`, 128) });
+  });
+}
 
 export class JobService {
   private readonly now: () => Date;
@@ -335,21 +359,10 @@ export class JobService {
   }
 
   private async completeManyNow(inputs: readonly CompleteInput[]): Promise<CompleteOutcome[]> {
-    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > LIMITS.completeBatchMax) {
-      throw new ValidationError("jobs", `must be a list of 1 to ${LIMITS.completeBatchMax} jobs`);
-    }
-    const seen = new Set<string>();
-    const items = inputs.map((input, i): CompletionSpec => {
-      if (typeof input !== "object" || input === null) throw new ValidationError(`jobs[${i}]`, "must be an object");
-      const jobId = v.jobId(input.jobId, `jobs[${i}].jobId`);
-      if (seen.has(jobId)) throw new ValidationError(`jobs[${i}].jobId`, `job ${jobId} is listed twice`);
-      seen.add(jobId);
-      return {
-        jobId,
-        leaseToken: v.text(input.leaseToken, `jobs[${i}].leaseToken`, 128),
-        result: v.json(input.result, `jobs[${i}].result`, this.maxPayloadBytes),
-      };
-    });
+    const items = leasedBatch(inputs, LIMITS.completeBatchMax, (input, i, leased): CompletionSpec => ({
+      ...leased,
+      result: v.json(input.result, `jobs[${i}].result`, this.maxPayloadBytes),
+    }));
     return this.completions.submit(items);
   }
 
@@ -363,21 +376,7 @@ export class JobService {
     const done = new Map(
       this.publish(await this.store.completeJobs(items, this.now()), (jobs) => jobs).map((j) => [j.id, j]),
     );
-    const missed = items.filter((i) => !done.has(i.jobId));
-    const current = new Map(
-      (missed.length > 0 ? await this.store.getJobs(missed.map((i) => i.jobId)) : []).map((j) => [j.id, j]),
-    );
-    const outcome = ({ jobId, leaseToken }: CompletionSpec): CompleteOutcome => {
-      const job = done.get(jobId);
-      if (job) return { jobId, job, error: null };
-      const now = current.get(jobId);
-      const error = !now
-        ? new NotFoundError("job", jobId)
-        : now.leaseToken !== leaseToken
-          ? new LeaseLostError(jobId)
-          : new InvalidTransitionError(jobId, "complete", now.state);
-      return { jobId, job: null, error };
-    };
+    const outcome = await this.batchOutcomes(items, done, "complete");
     return calls.map((call) => call.map(outcome));
   }
 
@@ -393,25 +392,28 @@ export class JobService {
    * rejects the whole call before any write.
    */
   async releaseMany(inputs: readonly ReleaseInput[]): Promise<ReleaseOutcome[]> {
-    if (!Array.isArray(inputs) || inputs.length === 0 || inputs.length > LIMITS.releaseBatchMax) {
-      throw new ValidationError("jobs", `must be a list of 1 to ${LIMITS.releaseBatchMax} jobs`);
-    }
-    const seen = new Set<string>();
-    const items = inputs.map((input, i): ReleaseSpec => {
-      if (typeof input !== "object" || input === null) throw new ValidationError(`jobs[${i}]`, "must be an object");
-      const jobId = v.jobId(input.jobId, `jobs[${i}].jobId`);
-      if (seen.has(jobId)) throw new ValidationError(`jobs[${i}].jobId`, `job ${jobId} is listed twice`);
-      seen.add(jobId);
-      return { jobId, leaseToken: v.text(input.leaseToken, `jobs[${i}].leaseToken`, 128) };
-    });
+    const items = leasedBatch(inputs, LIMITS.releaseBatchMax, (_, __, leased): ReleaseSpec => leased);
     const done = new Map(
       this.publish(await this.store.releaseJobs(items, this.now()), (jobs) => jobs).map((j) => [j.id, j]),
     );
+    return items.map(await this.batchOutcomes(items, done, "release"));
+  }
+
+  /**
+   * Explains a guarded batch write per item: the written job, else why not
+   * (NOT_FOUND, LEASE_LOST: another token holds it, INVALID_TRANSITION), read
+   * in one query for the items that missed.
+   */
+  private async batchOutcomes(
+    items: readonly { jobId: string; leaseToken: string }[],
+    done: ReadonlyMap<string, Job>,
+    operation: "complete" | "release",
+  ): Promise<(item: { jobId: string; leaseToken: string }) => CompleteOutcome> {
     const missed = items.filter((i) => !done.has(i.jobId));
     const current = new Map(
       (missed.length > 0 ? await this.store.getJobs(missed.map((i) => i.jobId)) : []).map((j) => [j.id, j]),
     );
-    return items.map(({ jobId, leaseToken }): ReleaseOutcome => {
+    return ({ jobId, leaseToken }) => {
       const job = done.get(jobId);
       if (job) return { jobId, job, error: null };
       const now = current.get(jobId);
@@ -419,9 +421,9 @@ export class JobService {
         ? new NotFoundError("job", jobId)
         : now.leaseToken !== leaseToken
           ? new LeaseLostError(jobId)
-          : new InvalidTransitionError(jobId, "release", now.state);
+          : new InvalidTransitionError(jobId, operation, now.state);
       return { jobId, job: null, error };
-    });
+    };
   }
 
   /**

@@ -8,21 +8,13 @@
  * the lease token, a transition that ignores its from-states) fails here.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { claimAllowance, recordStarts } from "../../src/queues/policy.ts";
+import { CLAIM_POLICY } from "../../src/jobs/job-service.ts";
 import { QueueFullError } from "../../src/jobs/errors.ts";
 import { JobEventType, JobState } from "../../src/jobs/states.ts";
 import type { Job } from "../../src/jobs/types.ts";
-import type { ClaimPolicy, ClaimSpec, JobStore, NewJob, TransitionSpec } from "../../src/store/job-store.ts";
+import type { ClaimSpec, JobStore, NewJob, TransitionSpec } from "../../src/store/job-store.ts";
 import { BACKENDS, createTestDatabase } from "../helpers/backends.ts";
 import type { TestDatabase } from "../helpers/backends.ts";
-
-const POLICY: ClaimPolicy = {
-  allowance: (queue, running, now, wanted) => claimAllowance(queue, running, queue.recentStarts, now.getTime(), wanted),
-  recordStarts: (queue, now, started) =>
-    queue.rateLimit === null
-      ? queue.recentStarts
-      : recordStarts(queue.rateLimit, queue.recentStarts, now.getTime(), started),
-};
 
 const T0 = Date.parse("2026-06-01T00:00:00.000Z");
 const at = (ms: number) => new Date(T0 + ms);
@@ -44,7 +36,7 @@ function newJob(queue: string, extra: Partial<NewJob> = {}): NewJob {
 }
 
 function claimSpec(queue: string, limit: number, now = at(1_000), workerId = "w"): ClaimSpec {
-  return { queues: [queue], workerId, limit, leaseSeconds: 30, clock: () => now, policy: POLICY };
+  return { queues: [queue], workerId, limit, leaseSeconds: 30, clock: () => now, policy: CLAIM_POLICY };
 }
 
 describe.each(BACKENDS)("store contract on %s", (dialect) => {
